@@ -1,0 +1,37 @@
+/**
+ * Adapts promise-returning handlers to grpc-js, mapping typed errors to etcd's status codes and messages.
+ * Anything else is an internal failure: logged, answered as Unknown, and the server keeps serving.
+ */
+import { Metadata, status, type ServerUnaryCall, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
+import { EtcdError } from '../../base/errors.js';
+import type { Logger } from '../../base/logger.js';
+
+export type UnaryHandler<Req, Res> = (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>;
+
+export function toServiceError(err: unknown, log: Logger, method: string): Partial<ServiceError> {
+  if (err instanceof EtcdError) {
+    return { code: err.grpcCode, details: err.message, metadata: new Metadata() };
+  }
+  log.error('request failed with an unexpected error', { method, error: String((err as Error)?.stack ?? err) });
+  return { code: status.UNKNOWN, details: (err as Error)?.message ?? String(err), metadata: new Metadata() };
+}
+
+export function unary<Req, Res>(
+  method: string,
+  log: Logger,
+  handler: UnaryHandler<Req, Res>,
+): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+  return (call, callback) => {
+    let promise: Promise<Res>;
+    try {
+      promise = handler(call.request, call);
+    } catch (err) {
+      callback(toServiceError(err, log, method), null);
+      return;
+    }
+    promise.then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toServiceError(err, log, method), null),
+    );
+  };
+}

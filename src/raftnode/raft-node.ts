@@ -1,0 +1,239 @@
+/**
+ * The loop around the pure raft core: it owns the timer, persists each Ready to the WAL before anything
+ * that depends on it leaves the process, sends messages, hands committed entries to the state machine,
+ * takes snapshots, and advances the core.
+ *
+ * One turn drains everything that accumulated since the last one (proposals, received messages, ticks),
+ * so one fsync covers a whole batch of proposals.
+ */
+import { assert } from '../base/assert.js';
+import type { Logger } from '../base/logger.js';
+import type { RawNodeApi, Ready, ReadState, SoftState } from '../raft/contract.js';
+import { StateRole } from '../raft/contract.js';
+import type { ConfState, Entry, HardState, Message, NodeId, Snapshot } from '../raft/types.js';
+
+/** The durable log, as this loop needs it. */
+export interface RaftWal {
+  save(options: { hardState: HardState | null; entries: readonly Entry[]; mustSync: boolean }): void;
+  saveSnapshotMarker(marker: { index: number; term: number }): void;
+  releaseBefore(index: number): void;
+}
+
+export interface RaftSnapshotter {
+  save(snapshot: Snapshot): void;
+}
+
+/** Raft's in-memory copy of the stable log (MemoryStorage), kept in step with the WAL. */
+export interface RaftLogStore {
+  append(entries: readonly Entry[]): void;
+  setHardState(hs: HardState): void;
+  applySnapshot(snapshot: Snapshot): void;
+  createSnapshot(index: number, options: { confState: ConfState | null; data: Uint8Array }): Snapshot;
+  compact(index: number): void;
+  firstIndex(): number;
+}
+
+export interface RaftTransport {
+  send(messages: readonly Message[]): void;
+}
+
+/** The replicated state machine. apply() must be synchronous and must not throw for bad client input. */
+export interface StateMachine {
+  /** Applies committed entries in order; returns the new conf state if a conf change was among them. */
+  applyEntries(entries: readonly Entry[]): void;
+  /** Installs a snapshot received from the leader (the follower is far behind). */
+  applySnapshot(snapshot: Snapshot): void;
+  /** Makes everything applied so far durable (the backend commit) before the WAL below it is released. */
+  flush(): void;
+  /** The conf state as of the last applied entry, for snapshots. */
+  confState(): ConfState;
+}
+
+export interface RaftNodeEvents {
+  onSoftState?(state: SoftState, term: number): void;
+  onReadStates?(states: readonly ReadState[]): void;
+  /** A Ready was fully processed: entries up to appliedIndex are applied. */
+  onApplied?(appliedIndex: number): void;
+}
+
+export interface RaftNodeOptions {
+  readonly id: NodeId;
+  readonly rawNode: RawNodeApi;
+  readonly logStore: RaftLogStore;
+  readonly wal: RaftWal;
+  readonly snapshotter: RaftSnapshotter;
+  readonly transport: RaftTransport;
+  readonly stateMachine: StateMachine;
+  readonly events: RaftNodeEvents;
+  readonly log: Logger;
+  readonly tickMs: number;
+  /** Take a snapshot after this many applied entries. */
+  readonly snapshotCount: number;
+  /** Entries kept in memory below a snapshot so slow followers catch up without one (etcd keeps 5000). */
+  readonly catchUpEntries: number;
+  readonly appliedIndex: number;
+  readonly snapshotIndex: number;
+}
+
+export class RaftNode {
+  readonly #o: RaftNodeOptions;
+  #timer: NodeJS.Timeout | null = null;
+  #scheduled = false;
+  #stopped = false;
+  #appliedIndex: number;
+  #snapshotIndex: number;
+  #term = 0;
+  #lead: NodeId = 0n;
+  #role: StateRole = StateRole.Follower;
+
+  constructor(options: RaftNodeOptions) {
+    this.#o = options;
+    this.#appliedIndex = options.appliedIndex;
+    this.#snapshotIndex = options.snapshotIndex;
+  }
+
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+  get term(): number {
+    return this.#term;
+  }
+  get lead(): NodeId {
+    return this.#lead;
+  }
+  get isLeader(): boolean {
+    return this.#role === StateRole.Leader;
+  }
+  get rawNode(): RawNodeApi {
+    return this.#o.rawNode;
+  }
+
+  start(): void {
+    assert(this.#timer === null, 'raft node started twice');
+    this.#timer = setInterval(() => {
+      this.#o.rawNode.tick();
+      this.#schedule();
+    }, this.#o.tickMs);
+    this.#schedule();
+  }
+
+  /** Advances the election clock without waiting, as etcd does for a single-member cluster at start. */
+  fastForwardTicks(ticks: number): void {
+    for (let i = 0; i < ticks; i++) this.#o.rawNode.tick();
+    this.#schedule();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  /** Throws ProposalDroppedError when the core refuses it. */
+  propose(data: Uint8Array): void {
+    this.#o.rawNode.propose(data);
+    this.#schedule();
+  }
+
+  readIndex(context: Uint8Array): void {
+    this.#o.rawNode.readIndex(context);
+    this.#schedule();
+  }
+
+  step(message: Message): void {
+    if (this.#stopped) return;
+    this.#o.rawNode.step(message);
+    this.#schedule();
+  }
+
+  /** Lets the caller touch the core (conf changes, transfers) and have the result processed. */
+  withRawNode<T>(fn: (rn: RawNodeApi) => T): T {
+    const result = fn(this.#o.rawNode);
+    this.#schedule();
+    return result;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#stopped) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      if (!this.#stopped) this.#drain();
+    });
+  }
+
+  #drain(): void {
+    const rn = this.#o.rawNode;
+    // Bounded so that a flood of work cannot starve timers and the network for long.
+    for (let turns = 0; turns < 64 && rn.hasReady(); turns++) {
+      this.#handleReady(rn.ready());
+      rn.advance();
+    }
+    if (rn.hasReady()) this.#schedule();
+  }
+
+  #handleReady(rd: Ready): void {
+    const o = this.#o;
+    if (rd.softState) this.#noteSoftState(rd.softState, rd.hardState?.term ?? this.#term);
+    if (rd.hardState) this.#term = rd.hardState.term;
+    const leader = this.#role === StateRole.Leader;
+    // A leader's messages (appends, heartbeats) do not depend on its own disk write; sending first
+    // overlaps the follower round trip with our fsync.
+    if (leader) o.transport.send(rd.messages);
+    if (rd.snapshot) this.#installSnapshot(rd.snapshot);
+    if (rd.entries.length > 0 || rd.hardState) {
+      o.wal.save({ hardState: rd.hardState, entries: rd.entries, mustSync: rd.mustSync });
+    }
+    if (rd.hardState) o.logStore.setHardState(rd.hardState);
+    if (rd.entries.length > 0) o.logStore.append(rd.entries);
+    if (!leader) o.transport.send(rd.messages);
+    if (rd.committedEntries.length > 0) this.#apply(rd.committedEntries);
+    if (rd.readStates.length > 0) o.events.onReadStates?.(rd.readStates);
+  }
+
+  #noteSoftState(ss: SoftState, term: number): void {
+    const changed = ss.lead !== this.#lead || ss.role !== this.#role;
+    this.#lead = ss.lead;
+    this.#role = ss.role;
+    this.#term = term;
+    if (changed) this.#o.events.onSoftState?.(ss, term);
+  }
+
+  #installSnapshot(snapshot: Snapshot): void {
+    const o = this.#o;
+    o.snapshotter.save(snapshot);
+    o.wal.saveSnapshotMarker({ index: snapshot.metadata.index, term: snapshot.metadata.term });
+    o.logStore.applySnapshot(snapshot);
+    o.stateMachine.applySnapshot(snapshot);
+    this.#appliedIndex = snapshot.metadata.index;
+    this.#snapshotIndex = snapshot.metadata.index;
+    o.log.info('applied incoming snapshot', { 'snapshot-index': snapshot.metadata.index });
+  }
+
+  #apply(entries: readonly Entry[]): void {
+    const first = entries[0];
+    assert(first !== undefined && first.index <= this.#appliedIndex + 1,
+      () => `committed entry ${first?.index} leaves a gap after applied index ${this.#appliedIndex}`);
+    const fresh = first.index > this.#appliedIndex ? entries : entries.filter((e) => e.index > this.#appliedIndex);
+    if (fresh.length === 0) return;
+    this.#o.stateMachine.applyEntries(fresh);
+    this.#appliedIndex = fresh[fresh.length - 1]!.index;
+    this.#o.events.onApplied?.(this.#appliedIndex);
+    if (this.#appliedIndex - this.#snapshotIndex >= this.#o.snapshotCount) this.#takeSnapshot();
+  }
+
+  #takeSnapshot(): void {
+    const o = this.#o;
+    const index = this.#appliedIndex;
+    // The state itself lives in the backend; it must be durable before the log below it goes away.
+    o.stateMachine.flush();
+    const snap = o.logStore.createSnapshot(index, { confState: o.stateMachine.confState(), data: new Uint8Array(0) });
+    o.snapshotter.save(snap);
+    o.wal.saveSnapshotMarker({ index, term: snap.metadata.term });
+    this.#snapshotIndex = index;
+    const compactTo = index - o.catchUpEntries;
+    if (compactTo > o.logStore.firstIndex()) o.logStore.compact(compactTo);
+    o.wal.releaseBefore(Math.max(1, compactTo));
+    o.log.info('saved snapshot', { 'snapshot-index': index });
+  }
+}
