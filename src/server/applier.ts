@@ -1,0 +1,140 @@
+/**
+ * The replicated state machine: applies committed raft entries, in order, to the KV store and the member
+ * list, and wakes the client waiting on each request id. Entries at or below the store's consistent index
+ * are already in the backend (a restart replays the WAL from the last snapshot) and are skipped, so no
+ * entry is ever applied twice.
+ */
+import { EtcdError } from '../base/errors.js';
+import type { Logger } from '../base/logger.js';
+import { RaftRequest } from '../gen/etcdts/internal.js';
+import { ConfChangeType, EntryType, type ConfChangeV2, type ConfState, type Entry, type Snapshot } from '../raft/types.js';
+import type { RawNodeApi } from '../raft/contract.js';
+import { decodeConfChangeV2 } from '../raftnode/codec.js';
+import type { StateMachine } from '../raftnode/raft-node.js';
+import type { KvStore } from './kv-store.js';
+import { fromInfo, type Membership } from './membership.js';
+import { MemberInfo } from '../gen/etcdts/internal.js';
+import type { WaitRegistry } from './wait.js';
+
+export interface ApplierOptions {
+  readonly store: KvStore;
+  readonly membership: Membership;
+  readonly waits: WaitRegistry;
+  readonly rawNode: () => RawNodeApi;
+  readonly log: Logger;
+  readonly localId: bigint;
+  /** The current raft term, for response headers. */
+  readonly term: () => number;
+  readonly onClusterVersion: (version: string) => void;
+  /** Called when this member has been removed from the cluster. */
+  readonly onRemovedSelf: () => void;
+}
+
+export interface ApplyOutcome {
+  readonly value?: unknown;
+  readonly error?: EtcdError;
+}
+
+export class Applier implements StateMachine {
+  readonly #o: ApplierOptions;
+  #confState: ConfState;
+
+  constructor(options: ApplierOptions, initial: { confState: ConfState }) {
+    this.#o = options;
+    this.#confState = initial.confState;
+  }
+
+  confState(): ConfState {
+    return this.#confState;
+  }
+
+  applyEntries(entries: readonly Entry[]): void {
+    const store = this.#o.store;
+    const consistent = store.consistentIndex();
+    for (const e of entries) {
+      if (e.index <= consistent) continue;
+      if (e.type === EntryType.Normal) this.#applyNormal(e);
+      else this.#applyConfChange(e);
+      store.setConsistentIndex(e.index, e.term);
+    }
+    store.endApplyBatch();
+  }
+
+  applySnapshot(_snapshot: Snapshot): void {
+    // Receiving the backend from a leader comes with the cluster's peer transport.
+    throw new EtcdError('NotCapable');
+  }
+
+  flush(): void {
+    this.#o.store.forceCommit();
+  }
+
+  #applyNormal(e: Entry): void {
+    if (e.data.length === 0) return; // a new leader's empty entry
+    let req: RaftRequest;
+    try {
+      req = RaftRequest.decode(e.data);
+    } catch (err) {
+      // Every member decodes the same bytes; refusing to go on is the only safe answer to a corrupt log.
+      throw new Error(`cannot decode raft entry ${e.index}: ${(err as Error).message}`);
+    }
+    const outcome = this.#dispatch(req);
+    if (outcome.error) this.#o.waits.fail(req.id, outcome.error);
+    else this.#o.waits.trigger(req.id, outcome.value);
+  }
+
+  #dispatch(req: RaftRequest): ApplyOutcome {
+    const store = this.#o.store;
+    const r = req.request;
+    try {
+      switch (r?.$case) {
+        case 'put':
+          return { value: store.applyPut(r.value) };
+        case 'deleteRange':
+          return { value: store.applyDeleteRange(r.value) };
+        case 'txn':
+          return { value: store.applyTxn(r.value) };
+        case 'compaction':
+          return { value: store.applyCompaction(r.value) };
+        case 'memberAttributes':
+          this.#o.membership.setAttributes(r.value.memberId, { name: r.value.name, clientUrls: r.value.clientUrls });
+          return { value: null };
+        case 'clusterVersion':
+          this.#o.onClusterVersion(r.value.version);
+          return { value: null };
+        default:
+          this.#o.log.warn('skipped a raft request this member cannot apply', { request: r?.$case ?? 'empty' });
+          return { error: new EtcdError('NotCapable') };
+      }
+    } catch (err) {
+      if (err instanceof EtcdError) return { error: err };
+      throw err;
+    }
+  }
+
+  #applyConfChange(e: Entry): void {
+    const cc: ConfChangeV2 = decodeConfChangeV2(e.data);
+    const membership = this.#o.membership;
+    for (const change of cc.changes) {
+      if (change.type === ConfChangeType.RemoveNode) {
+        membership.remove(change.nodeId);
+        if (change.nodeId === this.#o.localId) this.#o.onRemovedSelf();
+      } else if (cc.context.length === 0) {
+        const existing = membership.get(change.nodeId);
+        if (existing) membership.upsert({ ...existing, isLearner: change.type === ConfChangeType.AddLearnerNode });
+      } else {
+        const info = fromInfo(MemberInfo.decode(cc.context));
+        const isLearner = change.type === ConfChangeType.AddLearnerNode;
+        const existing = membership.get(change.nodeId);
+        membership.upsert({
+          ...info,
+          id: change.nodeId,
+          isLearner,
+          name: existing?.name ?? info.name,
+          clientUrls: existing?.clientUrls ?? info.clientUrls,
+        });
+      }
+    }
+    this.#confState = this.#o.rawNode().applyConfChange(cc);
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * The etcd server: a client request becomes a raft proposal; the client is answered with the result of
+ * applying it. Linearizable reads wait for a ReadIndex round, serializable reads use local state.
+ * Not a god object: apply lives in Applier, reads in ReadIndexCoordinator, membership in Membership.
+ */
+import { EtcdError } from '../base/errors.js';
+import type { Logger } from '../base/logger.js';
+import { clusterVersionShort, etcdApiVersion } from '../base/version.js';
+import type { ClusterApi, KvApi, MaintenanceApi } from '../api/grpc/services.js';
+import type {
+  AlarmResponse,
+  CompactionRequest,
+  CompactionResponse,
+  DefragmentResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  HashKVRequest,
+  HashKVResponse,
+  HashResponse,
+  MemberAddResponse,
+  MemberListResponse,
+  MemberPromoteResponse,
+  MemberRemoveResponse,
+  MemberUpdateResponse,
+  MoveLeaderResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  ResponseHeader,
+  StatusResponse,
+  TxnRequest,
+  TxnResponse,
+} from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
+import { RaftRequest } from '../gen/etcdts/internal.js';
+import { ProposalDroppedError } from '../raft/contract.js';
+import type { RaftNode } from '../raftnode/raft-node.js';
+import type { KvStore } from './kv-store.js';
+import { toPbMember, type Membership } from './membership.js';
+import { ReadIndexCoordinator } from './read-index.js';
+import { RequestIdGenerator, WaitRegistry } from './wait.js';
+import { checkDeleteRange, checkPut, checkRange, checkTxn, isTxnReadOnly, isTxnSerializable } from '../api/kv-validate.js';
+
+export interface EtcdServerOptions {
+  readonly log: Logger;
+  readonly memberId: bigint;
+  readonly store: KvStore;
+  readonly membership: Membership;
+  readonly waits: WaitRegistry;
+  readonly requestBytesMax: number;
+  readonly maxTxnOps: number;
+  readonly electionMs: number;
+}
+
+type RequestBody = NonNullable<RaftRequest['request']>;
+
+export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi {
+  readonly #o: EtcdServerOptions;
+  readonly #ids: RequestIdGenerator;
+  readonly #reads: ReadIndexCoordinator;
+  readonly #requestTimeoutMs: number;
+  #raft: RaftNode | null = null;
+  #leaderWaiters: Array<() => void> = [];
+  #stopped = false;
+
+  constructor(options: EtcdServerOptions) {
+    this.#o = options;
+    this.#ids = new RequestIdGenerator(options.memberId, Date.now());
+    // etcd's request timeout: 5 s plus two election timeouts.
+    this.#requestTimeoutMs = 5000 + 2 * options.electionMs;
+    this.#reads = new ReadIndexCoordinator(
+      {
+        requestReadIndex: (ctx) => this.#raftNode().readIndex(ctx),
+        appliedIndex: () => this.#raftNode().appliedIndex,
+      },
+      { timeoutMs: this.#requestTimeoutMs },
+    );
+  }
+
+  /** Wired after construction: the raft node needs the applier, which needs this server's waiters. */
+  attachRaft(raft: RaftNode): void {
+    this.#raft = raft;
+  }
+
+  get reads(): ReadIndexCoordinator {
+    return this.#reads;
+  }
+
+  onLeaderChange(lead: bigint): void {
+    this.#reads.onLeaderChanged();
+    if (lead !== 0n) {
+      const waiters = this.#leaderWaiters;
+      this.#leaderWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#o.waits.failAll(new EtcdError('Stopped'));
+    this.#reads.failAll(new EtcdError('Stopped'));
+  }
+
+  header(revision?: number): ResponseHeader {
+    const raft = this.#raftNode();
+    return {
+      clusterId: this.#o.membership.clusterId,
+      memberId: this.#o.memberId,
+      revision: BigInt(revision ?? this.#o.store.rev()),
+      raftTerm: BigInt(raft.term),
+    };
+  }
+
+  // ---- KV ----
+
+  async range(req: RangeRequest): Promise<RangeResponse> {
+    checkRange(req);
+    if (!req.serializable) await this.#reads.waitLinearizable();
+    const res = this.#o.store.range(req);
+    return { ...res, header: this.header(Number(res.header?.revision ?? this.#o.store.rev())) };
+  }
+
+  async put(req: PutRequest): Promise<PutResponse> {
+    checkPut(req);
+    return this.#withHeader(await this.#propose<PutResponse>({ $case: 'put', value: req }));
+  }
+
+  async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    checkDeleteRange(req);
+    return this.#withHeader(await this.#propose<DeleteRangeResponse>({ $case: 'deleteRange', value: req }));
+  }
+
+  async txn(req: TxnRequest): Promise<TxnResponse> {
+    checkTxn(req, { maxTxnOps: this.#o.maxTxnOps });
+    if (isTxnReadOnly(req)) {
+      if (!isTxnSerializable(req)) await this.#reads.waitLinearizable();
+      return this.#withHeader(this.#o.store.readTxn(req));
+    }
+    return this.#withHeader(await this.#propose<TxnResponse>({ $case: 'txn', value: req }));
+  }
+
+  async compact(req: CompactionRequest): Promise<CompactionResponse> {
+    const result = await this.#propose<{ response: CompactionResponse; physical: Promise<void> }>({ $case: 'compaction', value: req });
+    if (req.physical) await result.physical;
+    return this.#withHeader(result.response);
+  }
+
+  // ---- Maintenance ----
+
+  async status(): Promise<StatusResponse> {
+    const raft = this.#raftNode();
+    const self = this.#o.membership.get(this.#o.memberId);
+    return {
+      header: this.header(),
+      version: etcdApiVersion,
+      dbSize: BigInt(this.#o.store.dbSizeBytes()),
+      leader: raft.lead,
+      raftIndex: BigInt(raft.rawNode.status().hardState.commit),
+      raftTerm: BigInt(raft.term),
+      raftAppliedIndex: BigInt(raft.appliedIndex),
+      errors: [],
+      dbSizeInUse: BigInt(this.#o.store.dbSizeInUseBytes()),
+      isLearner: self?.isLearner ?? false,
+    };
+  }
+
+  async alarm(): Promise<AlarmResponse> {
+    return { header: this.header(), alarms: [] };
+  }
+
+  async defragment(): Promise<DefragmentResponse> {
+    throw new EtcdError('NotCapable');
+  }
+
+  async hash(): Promise<HashResponse> {
+    throw new EtcdError('NotCapable');
+  }
+
+  async hashKV(req: HashKVRequest): Promise<HashKVResponse> {
+    const h = this.#o.store.hashKV(Number(req.revision));
+    return { header: this.header(), hash: h.hash, compactRevision: BigInt(h.compactRevision) };
+  }
+
+  async moveLeader(): Promise<MoveLeaderResponse> {
+    throw new EtcdError('NotCapable');
+  }
+
+  // ---- Cluster ----
+
+  async memberList(): Promise<MemberListResponse> {
+    const members = this.#o.membership.list().map(toPbMember);
+    return { header: this.#clusterHeader(), members };
+  }
+
+  async memberAdd(): Promise<MemberAddResponse> {
+    throw new EtcdError('NotCapable');
+  }
+
+  async memberRemove(): Promise<MemberRemoveResponse> {
+    throw new EtcdError('NotCapable');
+  }
+
+  async memberUpdate(): Promise<MemberUpdateResponse> {
+    throw new EtcdError('NotCapable');
+  }
+
+  async memberPromote(): Promise<MemberPromoteResponse> {
+    throw new EtcdError('NotCapable');
+  }
+
+  /** Cluster responses carry no revision in etcd. */
+  #clusterHeader(): ResponseHeader {
+    return { ...this.header(), revision: 0n };
+  }
+
+  // ---- proposals ----
+
+  /** Proposes `body` and resolves with the result of applying it on this member. */
+  async #propose<T>(body: RequestBody): Promise<T> {
+    if (this.#stopped) throw new EtcdError('Stopped');
+    const id = this.#ids.next();
+    const data = RaftRequest.encode({ id, request: body }).finish();
+    if (data.length > this.#o.requestBytesMax) throw new EtcdError('RequestTooLarge');
+    const raft = this.#raftNode();
+    if (raft.lead === 0n) await this.#waitForLeader();
+    const result = this.#o.waits.register<T>(id);
+    const timer = setTimeout(() => this.#o.waits.fail(id, new EtcdError('Timeout')), this.#requestTimeoutMs);
+    try {
+      raft.propose(data);
+    } catch (err) {
+      this.#o.waits.fail(id, err instanceof ProposalDroppedError ? new EtcdError('NoLeader') : err);
+    }
+    try {
+      return await result;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #waitForLeader(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#leaderWaiters = this.#leaderWaiters.filter((w) => w !== done);
+        reject(new EtcdError('Timeout'));
+      }, this.#requestTimeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#leaderWaiters.push(done);
+    });
+  }
+
+  #withHeader<T extends { header?: ResponseHeader | undefined }>(res: T): T {
+    return { ...res, header: this.header(Number(res.header?.revision ?? this.#o.store.rev())) };
+  }
+
+  #raftNode(): RaftNode {
+    if (!this.#raft) throw new EtcdError('NotCapable');
+    return this.#raft;
+  }
+
+  get clusterVersion(): string {
+    return clusterVersionShort;
+  }
+}

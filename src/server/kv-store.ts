@@ -1,0 +1,46 @@
+/**
+ * What the server needs from the MVCC store and the KV applier, declared by the server (the consumer).
+ * Implemented over src/mvcc and src/server/apply by createKvStore().
+ */
+import type {
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  TxnRequest,
+  TxnResponse,
+} from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
+import type { MemberPersistence } from './membership.js';
+
+export interface KvStore extends MemberPersistence {
+  /** The current revision of the key space. */
+  rev(): number;
+  compactRev(): number;
+  /** A read at the current applied state (or at req.revision). Throws Compacted / FutureRev. */
+  range(req: RangeRequest): RangeResponse;
+  /** A read-only txn evaluated locally (no writes in any branch). */
+  readTxn(req: TxnRequest): TxnResponse;
+
+  applyPut(req: PutRequest): PutResponse;
+  applyDeleteRange(req: DeleteRangeRequest): DeleteRangeResponse;
+  applyTxn(req: TxnRequest): TxnResponse;
+  /** Schedules compaction; `physical` settles when the revisions are gone from disk. */
+  applyCompaction(req: CompactionRequest): { response: CompactionResponse; physical: Promise<void> };
+
+  /** The index of the last raft entry whose effects are in the backend; stored in the same batch. */
+  consistentIndex(): number;
+  setConsistentIndex(index: number, term: number): void;
+  /** Ends an apply batch: commits to the backend when the batch interval or limit says so. */
+  endApplyBatch(): void;
+  /** Commits everything applied so far and makes it durable. */
+  forceCommit(): void;
+
+  dbSizeBytes(): number;
+  dbSizeInUseBytes(): number;
+  hashKV(revision: number): { hash: number; hashRevision: number; compactRevision: number };
+  close(): Promise<void>;
+}
