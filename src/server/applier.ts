@@ -52,10 +52,14 @@ export class Applier implements StateMachine {
     const store = this.#o.store;
     const consistent = store.consistentIndex();
     for (const e of entries) {
-      if (e.index <= consistent) continue;
-      if (e.type === EntryType.Normal) this.#applyNormal(e);
-      else this.#applyConfChange(e);
-      store.setConsistentIndex(e.index, e.term);
+      if (e.type !== EntryType.Normal) {
+        // Raft's configuration is not in the backend: conf changes replayed after a restart must reach
+        // the raft core again even when the backend already holds their effect.
+        this.#applyConfChange(e, e.index > consistent);
+      } else if (e.index > consistent) {
+        this.#applyNormal(e);
+      }
+      if (e.index > consistent) store.setConsistentIndex(e.index, e.term);
     }
     store.endApplyBatch();
   }
@@ -112,8 +116,13 @@ export class Applier implements StateMachine {
     }
   }
 
-  #applyConfChange(e: Entry): void {
+  #applyConfChange(e: Entry, toBackend: boolean): void {
     const cc: ConfChangeV2 = decodeConfChangeV2(e.data);
+    if (toBackend) this.#applyMembership(cc);
+    this.#confState = this.#o.rawNode().applyConfChange(cc);
+  }
+
+  #applyMembership(cc: ConfChangeV2): void {
     const membership = this.#o.membership;
     for (const change of cc.changes) {
       if (change.type === ConfChangeType.RemoveNode) {
@@ -135,6 +144,5 @@ export class Applier implements StateMachine {
         });
       }
     }
-    this.#confState = this.#o.rawNode().applyConfChange(cc);
   }
 }

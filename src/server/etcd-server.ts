@@ -213,6 +213,21 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi {
     return { ...this.header(), revision: 0n };
   }
 
+  // ---- server-internal proposals ----
+
+  /** Makes this member's name and client URLs known to the cluster (etcd's "publish"). */
+  async publishAttributes(attrs: { name: string; clientUrls: readonly string[] }): Promise<void> {
+    await this.#propose<null>({
+      $case: 'memberAttributes',
+      value: { memberId: this.#o.memberId, name: attrs.name, clientUrls: [...attrs.clientUrls] },
+    });
+  }
+
+  /** The leader of a new cluster records the version the cluster speaks. */
+  async publishClusterVersion(version: string): Promise<void> {
+    await this.#propose<null>({ $case: 'clusterVersion', value: { version } });
+  }
+
   // ---- proposals ----
 
   /** Proposes `body` and resolves with the result of applying it on this member. */

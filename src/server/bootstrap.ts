@@ -1,0 +1,219 @@
+/**
+ * Starting a member: lay out or reopen the data dir, recover raft state from the snapshot and the WAL,
+ * open the backend, build the raft node and the server, and start serving clients.
+ *
+ * A new cluster is bootstrapped as etcd does it: the log starts with one committed conf change per
+ * initial member at term 1, so every member derives the same configuration from the same flags.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomInt } from 'node:crypto';
+import type { Logger } from '../base/logger.js';
+import { clusterVersion, etcdApiVersion } from '../base/version.js';
+import { clusterService, kvService, maintenanceService } from '../api/grpc/services.js';
+import { GrpcServer } from '../api/grpc/grpc-server.js';
+import { MemberInfo } from '../gen/etcdts/internal.js';
+import { RawNode } from '../raft/raw-node.js';
+import { MemoryStorage } from '../raft/memory-storage.js';
+import { StateRole, type Rng } from '../raft/contract.js';
+import { ConfChangeTransition, ConfChangeType, EntryType, type Entry, type HardState, type Snapshot } from '../raft/types.js';
+import { encodeConfChangeV2 } from '../raftnode/codec.js';
+import { RaftNode, type RaftTransport } from '../raftnode/raft-node.js';
+import { Wal } from '../storage/wal/wal.js';
+import { Snapshotter } from '../storage/snap/snapshotter.js';
+import { Applier } from './applier.js';
+import type { ServerConfig } from './config.js';
+import { EtcdServer } from './etcd-server.js';
+import { clusterId as deriveClusterId, idToHex, memberId as deriveMemberId } from './ids.js';
+import { openKvStore } from './kv-store-impl.js';
+import { Membership } from './membership.js';
+import { WaitRegistry } from './wait.js';
+
+export interface RunningMember {
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  readonly server: EtcdServer;
+  readonly clientPorts: readonly number[];
+  stop(): Promise<void>;
+}
+
+/** Limits named in one place. */
+const limits = {
+  waitersMax: 100_000,
+  maxSizePerMsgBytes: 1024 * 1024,
+  maxInflightMsgs: 4096 / 8,
+  maxInflightBytes: 64 * 1024 * 1024,
+  maxUncommittedEntriesBytes: 1 << 30,
+  catchUpEntries: 5000,
+};
+
+const cryptoRng: Rng = { intn: (n) => randomInt(n) };
+
+interface Recovered {
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  readonly wal: Wal;
+  readonly storage: MemoryStorage;
+  readonly snapshot: Snapshot | null;
+  readonly fresh: boolean;
+}
+
+function dirs(cfg: ServerConfig): { member: string; wal: string; snap: string; db: string } {
+  const member = join(cfg.dataDir, 'member');
+  const snap = join(member, 'snap');
+  return { member, wal: cfg.walDir || join(member, 'wal'), snap, db: join(snap, 'db') };
+}
+
+function bootstrapNew(cfg: ServerConfig, log: Logger): Recovered {
+  if (cfg.initialClusterState === 'existing') {
+    throw new Error('--initial-cluster-state=existing needs to join through the peer transport, which is not implemented in etcd-ts yet');
+  }
+  const self = cfg.initialCluster.find((m) => m.name === cfg.name);
+  if (!self) throw new Error(`couldn't find local name "${cfg.name}" in the initial cluster configuration`);
+  const advertised = [...cfg.initialAdvertisePeerUrls].sort().join(',');
+  if ([...self.peerUrls].map((u) => u.replace(/\/$/, '')).sort().join(',') !== advertised) {
+    throw new Error(`--initial-cluster has ${cfg.name}=${self.peerUrls.join(',')} but missing from --initial-advertise-peer-urls=${cfg.initialAdvertisePeerUrls.join(',')}`);
+  }
+  const members = cfg.initialCluster.map((m) => ({
+    ...m,
+    id: deriveMemberId(m.peerUrls, { clusterToken: cfg.initialClusterToken }),
+  })).sort((a, b) => (a.id < b.id ? -1 : 1));
+  const memberId = deriveMemberId(self.peerUrls, { clusterToken: cfg.initialClusterToken });
+  const clusterId = deriveClusterId(members.map((m) => m.id));
+  const d = dirs(cfg);
+  mkdirSync(d.snap, { recursive: true });
+  const wal = Wal.create(d.wal, { metadata: { memberId, clusterId } });
+  const entries: Entry[] = members.map((m, i) => ({
+    term: 1,
+    index: i + 1,
+    type: EntryType.ConfChangeV2,
+    data: encodeConfChangeV2({
+      transition: ConfChangeTransition.Auto,
+      changes: [{ type: ConfChangeType.AddNode, nodeId: m.id }],
+      context: MemberInfo.encode({ id: m.id, name: m.name, peerUrls: [...m.peerUrls], clientUrls: [], isLearner: false }).finish(),
+    }),
+  }));
+  const hardState: HardState = { term: 1, vote: 0n, commit: entries.length };
+  wal.save({ hardState, entries, mustSync: true });
+  const storage = new MemoryStorage();
+  storage.setHardState(hardState);
+  storage.append(entries);
+  log.info('starting local member', { 'local-member-id': idToHex(memberId), 'cluster-id': idToHex(clusterId) });
+  return { memberId, clusterId, wal, storage, snapshot: null, fresh: true };
+}
+
+function recoverExisting(cfg: ServerConfig, log: Logger, snapshotter: Snapshotter): Recovered {
+  const d = dirs(cfg);
+  const snapshot = snapshotter.loadNewestAvailable();
+  const opened = Wal.open(d.wal, { snapshot: snapshot ? { index: snapshot.metadata.index, term: snapshot.metadata.term } : { index: 0, term: 0 } });
+  const storage = new MemoryStorage();
+  if (snapshot) storage.applySnapshot(snapshot);
+  storage.setHardState(opened.hardState);
+  storage.append(opened.entries);
+  const { memberId, clusterId } = opened.metadata;
+  log.info('restarting local member', {
+    'local-member-id': idToHex(memberId),
+    'cluster-id': idToHex(clusterId),
+    'commit-index': opened.hardState.commit,
+  });
+  return { memberId, clusterId, wal: opened.wal, storage, snapshot, fresh: false };
+}
+
+/** Starts a member and serves clients; resolves once it listens. */
+export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<RunningMember> {
+  const log = rootLog.child('etcdserver');
+  log.info('starting an etcd server', {
+    'etcd-version': etcdApiVersion, 'node-version': process.version, name: cfg.name, 'data-dir': cfg.dataDir,
+    'initial-cluster-state': cfg.initialClusterState, 'snapshot-count': cfg.snapshotCount,
+  });
+  const d = dirs(cfg);
+  mkdirSync(d.snap, { recursive: true });
+  const snapshotter = new Snapshotter(d.snap, { maxSnapshots: cfg.maxSnapshots });
+  const rec = existsSync(d.wal) && Wal.exists(d.wal) ? recoverExisting(cfg, log, snapshotter) : bootstrapNew(cfg, log);
+  const store = await openKvStore(d.db, { log: rootLog.child('mvcc'), batchIntervalMs: cfg.backendBatchIntervalMs, batchLimit: cfg.backendBatchLimit, compactionBatchLimit: cfg.compactionBatchLimit });
+  const membership = new Membership(store, { clusterId: rec.clusterId });
+  const waits = new WaitRegistry({ waitersMax: limits.waitersMax });
+  const server = new EtcdServer({
+    log, memberId: rec.memberId, store, membership, waits,
+    requestBytesMax: cfg.requestBytesMax, maxTxnOps: cfg.maxTxnOps, electionMs: cfg.electionMs,
+  });
+  const electionTicks = Math.max(1, Math.round(cfg.electionMs / cfg.heartbeatMs));
+  const snapshotIndex = rec.snapshot?.metadata.index ?? 0;
+  const rawNode = new RawNode({
+    id: rec.memberId, storage: rec.storage, rng: cryptoRng, electionTicks, heartbeatTicks: 1,
+    appliedIndex: snapshotIndex,
+    maxSizePerMsgBytes: limits.maxSizePerMsgBytes, maxInflightMsgs: limits.maxInflightMsgs,
+    maxInflightBytes: limits.maxInflightBytes, maxUncommittedEntriesBytes: limits.maxUncommittedEntriesBytes,
+    preVote: cfg.preVote, checkQuorum: true, readOnlyOption: 'safe', disableProposalForwarding: false,
+  });
+  let raftNode: RaftNode | null = null;
+  const applier = new Applier({
+    store, membership, waits, log, localId: rec.memberId,
+    rawNode: () => rawNode,
+    term: () => raftNode?.term ?? 0,
+    onClusterVersion: (v) => log.info('cluster version is updated', { 'cluster-version': v }),
+    onRemovedSelf: () => log.warn('this member has been removed from the cluster'),
+  }, { confState: rec.snapshot?.metadata.confState ?? rawNode.status().config });
+  const transport: RaftTransport = { send: () => {} };
+  let published = false;
+  raftNode = new RaftNode({
+    id: rec.memberId, rawNode, logStore: rec.storage, wal: rec.wal, snapshotter, transport,
+    stateMachine: applier, log: rootLog.child('raft'), tickMs: cfg.heartbeatMs,
+    snapshotCount: cfg.snapshotCount, catchUpEntries: limits.catchUpEntries,
+    appliedIndex: snapshotIndex, snapshotIndex,
+    events: {
+      onSoftState: (ss, term) => {
+        server.onLeaderChange(ss.lead);
+        if (ss.lead !== 0n) rootLog.child('raft').info(`raft.node: ${idToHex(rec.memberId)} elected leader ${idToHex(ss.lead)} at term ${term}`);
+        if (ss.role === StateRole.Leader && rec.fresh) void server.publishClusterVersion(clusterVersion).catch(() => {});
+        if (ss.lead !== 0n && !published) {
+          published = true;
+          void server.publishAttributes({ name: cfg.name, clientUrls: cfg.advertiseClientUrls }).catch((err: unknown) => {
+            published = false;
+            log.warn('failed to publish local member to cluster through raft', { error: String(err) });
+          });
+        }
+      },
+      onReadStates: (states) => server.reads.onReadStates(states),
+      onApplied: (index) => server.reads.onApplied(index),
+    },
+  });
+  server.attachRaft(raftNode);
+  raftNode.start();
+  if (cfg.initialElectionTickAdvance && rec.fresh && cfg.initialCluster.length === 1) {
+    // A single member need not wait a whole election timeout for peers that do not exist.
+    log.info('started as single-node; fast-forwarding election ticks', { 'local-member-id': idToHex(rec.memberId), 'forward-ticks': electionTicks - 1 });
+    setImmediate(() => raftNode?.fastForwardTicks(electionTicks - 1));
+  }
+  const grpc = new GrpcServer(
+    [kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')), clusterService(server, rootLog.child('v3rpc'))],
+    {
+      urls: cfg.listenClientUrls, requestBytesMax: cfg.requestBytesMax, maxConcurrentStreams: cfg.maxConcurrentStreams,
+      keepaliveMinTimeMs: cfg.grpcKeepaliveMinTimeMs, keepaliveIntervalMs: cfg.grpcKeepaliveIntervalMs,
+      keepaliveTimeoutMs: cfg.grpcKeepaliveTimeoutMs, log: rootLog.child('embed'),
+    },
+  );
+  await grpc.listen(cfg.listenClientUrls);
+  log.info('now serving peer/client/metrics', {
+    'local-member-id': idToHex(rec.memberId),
+    'advertise-client-urls': cfg.advertiseClientUrls,
+    'listen-client-urls': cfg.listenClientUrls.map(String),
+  });
+  return {
+    memberId: rec.memberId,
+    clusterId: rec.clusterId,
+    server,
+    clientPorts: grpc.boundPorts,
+    stop: async () => {
+      const embed = rootLog.child('embed');
+      embed.info('closing etcd server', { name: cfg.name, 'data-dir': cfg.dataDir });
+      await grpc.close(2000);
+      raftNode?.stop();
+      server.stop();
+      store.forceCommit();
+      rec.wal.close();
+      await store.close();
+      embed.info('closed etcd server', { name: cfg.name, 'data-dir': cfg.dataDir });
+    },
+  };
+}
