@@ -18,6 +18,7 @@ export const ProgressState = {
 export type ProgressState = (typeof ProgressState)[keyof typeof ProgressState];
 
 const STATE_NAMES: readonly ProgressStateName[] = ['probe', 'replicate', 'snapshot'];
+const STATE_LABELS: readonly string[] = ['StateProbe', 'StateReplicate', 'StateSnapshot'];
 
 export class Progress {
   match: number;
@@ -148,7 +149,7 @@ export class Progress {
   }
 
   toString(): string {
-    let s = `StateType(${this.stateName()}) match=${this.match} next=${this.next}`;
+    let s = `${STATE_LABELS[this.state]} match=${this.match} next=${this.next}`;
     if (this.isLearner) s += ' learner';
     if (this.isPaused()) s += ' paused';
     if (this.pendingSnapshot > 0) s += ` pendingSnap=${this.pendingSnapshot}`;
