@@ -75,7 +75,9 @@ export interface RaftStorage {
 }
 
 export class StorageError extends Error {
-  constructor(readonly reason: 'compacted' | 'unavailable' | 'snapshot-temporarily-unavailable') {
+  constructor(
+    readonly reason: 'compacted' | 'unavailable' | 'snapshot-temporarily-unavailable' | 'snapshot-out-of-date',
+  ) {
     super(`raft storage: ${reason}`);
     this.name = 'StorageError';
   }
