@@ -16,8 +16,7 @@ import { MemberInfo } from '../gen/etcdts/internal.js';
 import { RawNode } from '../raft/raw-node.js';
 import { MemoryStorage } from '../raft/memory-storage.js';
 import { StateRole, type Rng } from '../raft/contract.js';
-import { ConfChangeTransition, ConfChangeType, EntryType, type Entry, type HardState, type Snapshot } from '../raft/types.js';
-import { encodeConfChangeV2 } from '../raftnode/codec.js';
+import type { Snapshot } from '../raft/types.js';
 import { RaftNode, type RaftTransport } from '../raftnode/raft-node.js';
 import { Wal } from '../storage/wal/wal.js';
 import { Snapshotter } from '../storage/snap/snapshotter.js';
@@ -47,6 +46,11 @@ const limits = {
   catchUpEntries: 5000,
 };
 
+/** The WAL and snapshotter log in pino's (fields, message) order. */
+function pinoShaped(log: Logger): { info(f: Record<string, unknown>, m: string): void; warn(f: Record<string, unknown>, m: string): void } {
+  return { info: (f, m) => log.info(m, f), warn: (f, m) => log.warn(m, f) };
+}
+
 const cryptoRng: Rng = { intn: (n) => randomInt(n) };
 
 interface Recovered {
@@ -56,6 +60,8 @@ interface Recovered {
   readonly storage: MemoryStorage;
   readonly snapshot: Snapshot | null;
   readonly fresh: boolean;
+  /** Set for a brand-new cluster: the members its log starts with. */
+  readonly bootstrapPeers?: ReadonlyArray<{ id: bigint; context: Uint8Array }>;
 }
 
 function dirs(cfg: ServerConfig): { member: string; wal: string; snap: string; db: string } {
@@ -82,30 +88,24 @@ function bootstrapNew(cfg: ServerConfig, log: Logger): Recovered {
   const clusterId = deriveClusterId(members.map((m) => m.id));
   const d = dirs(cfg);
   mkdirSync(d.snap, { recursive: true });
-  const wal = Wal.create(d.wal, { metadata: { memberId, clusterId } });
-  const entries: Entry[] = members.map((m, i) => ({
-    term: 1,
-    index: i + 1,
-    type: EntryType.ConfChangeV2,
-    data: encodeConfChangeV2({
-      transition: ConfChangeTransition.Auto,
-      changes: [{ type: ConfChangeType.AddNode, nodeId: m.id }],
-      context: MemberInfo.encode({ id: m.id, name: m.name, peerUrls: [...m.peerUrls], clientUrls: [], isLearner: false }).finish(),
-    }),
+  const wal = Wal.create(d.wal, { metadata: { memberId, clusterId }, segmentFilesMax: cfg.maxWals || Infinity, logger: pinoShaped(log) });
+  const bootstrapPeers = members.map((m) => ({
+    id: m.id,
+    context: MemberInfo.encode({ id: m.id, name: m.name, peerUrls: [...m.peerUrls], clientUrls: [], isLearner: false }).finish(),
   }));
-  const hardState: HardState = { term: 1, vote: 0n, commit: entries.length };
-  wal.save({ hardState, entries, mustSync: true });
   const storage = new MemoryStorage();
-  storage.setHardState(hardState);
-  storage.append(entries);
   log.info('starting local member', { 'local-member-id': idToHex(memberId), 'cluster-id': idToHex(clusterId) });
-  return { memberId, clusterId, wal, storage, snapshot: null, fresh: true };
+  return { memberId, clusterId, wal, storage, snapshot: null, fresh: true, bootstrapPeers };
 }
 
 function recoverExisting(cfg: ServerConfig, log: Logger, snapshotter: Snapshotter): Recovered {
   const d = dirs(cfg);
-  const snapshot = snapshotter.loadNewestAvailable();
-  const opened = Wal.open(d.wal, { snapshot: snapshot ? { index: snapshot.metadata.index, term: snapshot.metadata.term } : { index: 0, term: 0 } });
+  const snapshot = snapshotter.loadNewestAvailable(Wal.readSnapshotMarkers(d.wal));
+  const opened = Wal.open(d.wal, {
+    snapshot: snapshot ? { index: snapshot.metadata.index, term: snapshot.metadata.term } : { index: 0, term: 0 },
+    segmentFilesMax: cfg.maxWals || Infinity,
+    logger: pinoShaped(log),
+  });
   const storage = new MemoryStorage();
   if (snapshot) storage.applySnapshot(snapshot);
   storage.setHardState(opened.hardState);
@@ -128,7 +128,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   });
   const d = dirs(cfg);
   mkdirSync(d.snap, { recursive: true });
-  const snapshotter = new Snapshotter(d.snap, { maxSnapshots: cfg.maxSnapshots });
+  const snapshotter = new Snapshotter(d.snap, { logger: pinoShaped(log) });
   const rec = existsSync(d.wal) && Wal.exists(d.wal) ? recoverExisting(cfg, log, snapshotter) : bootstrapNew(cfg, log);
   const store = await openKvStore(d.db, { log: rootLog.child('mvcc'), batchIntervalMs: cfg.backendBatchIntervalMs, batchLimit: cfg.backendBatchLimit, compactionBatchLimit: cfg.compactionBatchLimit });
   const membership = new Membership(store, { clusterId: rec.clusterId });
@@ -146,6 +146,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     maxInflightBytes: limits.maxInflightBytes, maxUncommittedEntriesBytes: limits.maxUncommittedEntriesBytes,
     preVote: cfg.preVote, checkQuorum: true, readOnlyOption: 'safe', disableProposalForwarding: false,
   });
+  if (rec.bootstrapPeers) rawNode.bootstrap(rec.bootstrapPeers);
   let raftNode: RaftNode | null = null;
   const applier = new Applier({
     store, membership, waits, log, localId: rec.memberId,
