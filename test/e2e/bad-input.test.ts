@@ -8,11 +8,11 @@
  * compat test covers small limits. Transport-level failures (not etcd's error table) are asserted only
  * by code, and only where gRPC's Go and JS servers agree.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it as test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { Member, targetsFromEnv, waitFor } from './harness.js';
+import { Member, targetsFromEnv, waitFor, withLogsOnFailure } from './harness.js';
 import { EtcdRpc, rpcFailure, type RpcFailure } from './grpc-client.js';
 import {
   Compare_CompareResult as Result, Compare_CompareTarget as CmpTarget, PutRequest, RangeRequest, WatchRequest,
@@ -104,6 +104,10 @@ for (const target of targets) {
     let member: Member;
     let rpc: EtcdRpc;
     let probe = 0;
+    /** it(), printing the server's log when the case fails. */
+    const it = (name: string, body: () => Promise<void>): void => {
+      test(name, () => withLogsOnFailure([member], body));
+    };
 
     before(async () => {
       member = await Member.start({ target });

@@ -2,10 +2,10 @@
  * Acceptance 2: the npm `etcd3` client (a third-party gRPC client with its own error mapping and retry
  * policy) performs everyday operations against every target with the results a user expects.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it as test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Etcd3, EtcdLeaseInvalidError, GRPCInvalidArgumentError } from 'etcd3';
-import { Member, targetsFromEnv, type Target } from './harness.js';
+import { Member, targetsFromEnv, withLogsOnFailure, type Target } from './harness.js';
 
 interface Side {
   member: Member;
@@ -46,6 +46,10 @@ async function rejectsWith(promise: Promise<unknown>, type: new (...args: never[
 
 for (const target of targets) {
   describe(`etcd3 client against ${target.label}`, () => {
+    /** it(), printing the server's log when the case fails. */
+    const it = (name: string, body: () => Promise<void>): void => {
+      test(name, () => withLogsOnFailure([side(target).member], body));
+    };
     it('put then get a string, a buffer and a number', async () => {
       const { client } = side(target);
       await client.put('c/str').value('hello');

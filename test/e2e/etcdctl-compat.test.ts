@@ -18,7 +18,7 @@
 import { appendFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Member, targetsFromEnv, type CtlResult } from './harness.js';
+import { Member, targetsFromEnv, withLogsOnFailure, type CtlResult } from './harness.js';
 import { EtcdRpc, isServiceError } from './grpc-client.js';
 import { normalise, replaceIdsAndPorts, type Normalised, type TargetFacts } from './normalise.js';
 import {
@@ -285,7 +285,11 @@ function show(label: string, n: Normalised): string {
 }
 
 /** Runs the rows in order on all targets (in parallel per row) and fails once, listing every problem. */
-async function runScript(rows: readonly Row[]): Promise<void> {
+function runScript(rows: readonly Row[]): Promise<void> {
+  return withLogsOnFailure(sides.map((side) => side.member), () => runRows(rows));
+}
+
+async function runRows(rows: readonly Row[]): Promise<void> {
   assert.ok(sides.length >= 1, 'targets started');
   const problems: string[] = [];
   for (const r of rows) {
@@ -383,7 +387,7 @@ const rpcRows: RpcRow[] = [
   ['range at future revision', async (c) => c.range({ key: b('r/a'), revision: ((await c.range({ key: b('x') })).header?.revision ?? 0n) + 1n }), /code=11 .*future revision/],
 ];
 
-test('raw gRPC: request fields etcdctl 3.4 cannot send, compared the same way', async () => {
+test('raw gRPC: request fields etcdctl 3.4 cannot send, compared the same way', () => withLogsOnFailure(sides.map((side) => side.member), async () => {
   const problems: string[] = [];
   for (const [name, call, expect] of rpcRows) {
     const results = await Promise.all(sides.map((side) => outcome(() => call(side.rpc), side.facts)));
@@ -393,4 +397,4 @@ test('raw gRPC: request fields etcdctl 3.4 cannot send, compared the same way', 
     });
   }
   if (problems.length > 0) assert.fail(`${problems.length} problem(s):\n\n${problems.join('\n\n')}`);
-});
+}));

@@ -158,6 +158,11 @@ export interface MemberOptions {
   readyTimeoutMs?: number;
 }
 
+/** The caller's environment minus ETCD_* / ETCDCTL_*: etcd reads its flags from ETCD_* variables too. */
+function memberEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_') && !k.startsWith('ETCDCTL_')));
+}
+
 const liveChildren = new Set<ChildProcess>();
 process.once('exit', () => {
   // A test runner that dies must not leave servers behind holding ports and temp dirs.
@@ -231,7 +236,7 @@ export class Member {
     this.#starts += 1;
     const logFd = openSync(this.logPath, 'a');
     writeSync(logFd, `\n=== e2e harness: start #${this.#starts}: ${this.target.binary} ${this.args().join(' ')}\n`);
-    const child = spawn(this.target.binary, this.args(), { stdio: ['ignore', logFd, logFd] });
+    const child = spawn(this.target.binary, this.args(), { stdio: ['ignore', logFd, logFd], env: memberEnv() });
     closeSync(logFd);
     this.#child = child;
     liveChildren.add(child);
