@@ -163,6 +163,11 @@ function memberEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_') && !k.startsWith('ETCDCTL_')));
 }
 
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 const liveChildren = new Set<ChildProcess>();
 process.once('exit', () => {
   // A test runner that dies must not leave servers behind holding ports and temp dirs.
@@ -182,6 +187,7 @@ export class Member {
   readonly #readyTimeoutMs: number;
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
+  #lastExit: ExitInfo | undefined;
   #starts = 0;
 
   private constructor(options: MemberOptions, ports: number[]) {
@@ -241,6 +247,7 @@ export class Member {
     this.#child = child;
     liveChildren.add(child);
     this.#exited = new Promise((ok) => child.once('exit', (code, signal) => {
+      this.#lastExit = { code, signal };
       liveChildren.delete(child);
       if (this.#child === child) this.#child = undefined;
       this.#note(`exited code=${code} signal=${signal}`);
@@ -267,10 +274,13 @@ export class Member {
     return etcdctl(args, { ...options, endpoints: this.endpoint });
   }
 
-  /** SIGTERM, then SIGKILL if it has not exited by the deadline. */
-  async stop(timeoutMs: number = limits.stopTimeoutMs): Promise<void> {
+  /** How the process last exited, e.g. { code: 0, signal: null } or { code: null, signal: 'SIGKILL' }. */
+  get lastExit(): ExitInfo | undefined { return this.#lastExit; }
+
+  /** SIGTERM, then SIGKILL if it has not exited by the deadline; reports whether SIGKILL was needed. */
+  async stop(timeoutMs: number = limits.stopTimeoutMs): Promise<{ forced: boolean }> {
     const child = this.#child;
-    if (child === undefined) return;
+    if (child === undefined) return { forced: false };
     child.kill('SIGTERM');
     const exitedInTime = await Promise.race([
       this.#exited.then(() => true),
@@ -280,7 +290,9 @@ export class Member {
       this.#note(`no exit ${timeoutMs} ms after SIGTERM: SIGKILL`);
       child.kill('SIGKILL');
       await this.#exited;
+      return { forced: true };
     }
+    return { forced: false };
   }
 
   /** kill -9: the process gets no chance to flush or clean up. */
