@@ -23,7 +23,8 @@ import { EtcdRpc, isServiceError } from './grpc-client.js';
 import { normalise, replaceIdsAndPorts, type Normalised, type TargetFacts } from './normalise.js';
 import {
   Compare_CompareResult as Result, Compare_CompareTarget as Target, RangeRequest_SortOrder as Order,
-  RangeRequest_SortTarget as SortBy,
+  RangeRequest_SortTarget as SortBy, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest,
+  type Compare, type RequestOp,
 } from '../../src/gen/etcd/etcdserver/etcdserverpb/rpc.js';
 
 const serverFlags = ['--max-txn-ops=4', '--max-request-bytes=1024'];
@@ -347,50 +348,79 @@ async function outcome(call: () => Promise<unknown>, facts: TargetFacts): Promis
 
 type RpcRow = [name: string, call: (rpc: EtcdRpc) => Promise<unknown>, expect?: RegExp];
 const b = (s: string): Buffer => Buffer.from(s);
-const cmp = (key: string, target: Target, result: Result, union: { $case: 'version' | 'createRevision' | 'modRevision' | 'lease'; value: bigint } | { $case: 'value'; value: Buffer }, rangeEnd = '') =>
+type Union = Compare['targetUnion'];
+const cmp = (key: string, target: Target, result: Result, union: Union, rangeEnd = ''): Compare =>
   ({ key: b(key), target, result, targetUnion: union, rangeEnd: b(rangeEnd) });
+const ver = (value: bigint): Union => ({ $case: 'version', value });
+const lease = (value: bigint): Union => ({ $case: 'lease', value });
+const val = (value: string): Union => ({ $case: 'value', value: b(value) });
+const putOp = (key: string, value: string, extra: Partial<PutRequest> = {}): RequestOp =>
+  ({ request: { $case: 'requestPut', value: PutRequest.fromPartial({ key: b(key), value: b(value), ...extra }) } });
+const rangeOp = (key: string, extra: Partial<RangeRequest> = {}): RequestOp =>
+  ({ request: { $case: 'requestRange', value: RangeRequest.fromPartial({ key: b(key), ...extra }) } });
+const delOp = (key: string, rangeEnd: string, prevKv = false): RequestOp =>
+  ({ request: { $case: 'requestDeleteRange', value: DeleteRangeRequest.fromPartial({ key: b(key), rangeEnd: b(rangeEnd), prevKv }) } });
+const txnOp = (txn: Partial<TxnRequest>): RequestOp => ({ request: { $case: 'requestTxn', value: TxnRequest.fromPartial(txn) } });
+/** All keys under r/ */
+const rs = { key: b('r/'), rangeEnd: b('r0') };
+const modOf = async (c: EtcdRpc, key: string): Promise<bigint> => (await c.range({ key: b(key) })).kvs[0]?.modRevision ?? 0n;
+const createOf = async (c: EtcdRpc, key: string): Promise<bigint> => (await c.range({ key: b(key) })).kvs[0]?.createRevision ?? 0n;
+const currentRev = async (c: EtcdRpc): Promise<bigint> => (await c.range({ key: b('x') })).header?.revision ?? 0n;
 
 const rpcRows: RpcRow[] = [
-  ['setup', (c) => c.txn({ success: ['r/a', 'r/b', 'r/c', 'r/d'].map((k, i) => ({ request: { $case: 'requestPut', value: { key: b(k), value: b(String(9 - i)) } } })) })],
+  ['setup', (c) => c.txn({ success: ['r/a', 'r/b', 'r/c', 'r/d'].map((k, i) => putOp(k, String(9 - i))) })],
   ['setup lease', (c) => c.leaseGrant({ ID: 0x51n, TTL: 600n })],
   ['update r/b with lease', (c) => c.put({ key: b('r/b'), value: b('bb'), lease: 0x51n, prevKv: true }), /prevKv/],
-  ['count_only ignores limit', (c) => c.range({ key: b('r/'), rangeEnd: b('r0'), countOnly: true, limit: 1n }), /"count":"4"/],
-  ['min_mod_revision', async (c) => c.range({ key: b('r/'), rangeEnd: b('r0'), minModRevision: (await c.range({ key: b('r/b') })).kvs[0]?.modRevision ?? 0n })],
-  ['max_mod_revision', async (c) => c.range({ key: b('r/'), rangeEnd: b('r0'), maxModRevision: ((await c.range({ key: b('r/b') })).kvs[0]?.modRevision ?? 0n) - 1n })],
-  ['min_create_revision', async (c) => c.range({ key: b('r/'), rangeEnd: b('r0'), minCreateRevision: (await c.range({ key: b('r/a') })).kvs[0]?.createRevision ?? 0n })],
-  ['max_create_revision with limit', async (c) => c.range({ key: b('r/'), rangeEnd: b('r0'), maxCreateRevision: (await c.range({ key: b('r/a') })).kvs[0]?.createRevision ?? 0n, limit: 1n })],
-  ['min/max mod with sort by value', (c) => c.range({ key: b('\0'), rangeEnd: b('\0'), minModRevision: 2n, maxModRevision: 1000n, sortTarget: SortBy.VALUE, sortOrder: Order.DESCEND, limit: 3n, keysOnly: true })],
-  ['sort target without order sorts ascending', (c) => c.range({ key: b('r/'), rangeEnd: b('r0'), sortTarget: SortBy.VALUE })],
-  ['sort order without target sorts by key', (c) => c.range({ key: b('r/'), rangeEnd: b('r0'), sortOrder: Order.DESCEND })],
-  ['count_only with revision', (c) => c.range({ key: b('r/'), rangeEnd: b('r0'), countOnly: true, revision: 2n })],
-  ['lease compare equal', (c) => c.txn({ compare: [cmp('r/b', Target.LEASE, Result.EQUAL, { $case: 'lease', value: 0x51n })], success: [{ request: { $case: 'requestRange', value: { key: b('r/b') } } }] }), /"succeeded":true/],
-  ['lease compare not equal / greater / less', (c) => c.txn({ compare: [cmp('r/a', Target.LEASE, Result.NOT_EQUAL, { $case: 'lease', value: 0x51n }), cmp('r/b', Target.LEASE, Result.GREATER, { $case: 'lease', value: 0n }), cmp('r/a', Target.LEASE, Result.LESS, { $case: 'lease', value: 1n })] }), /"succeeded":true/],
-  ['compare over a range (all keys must match)', (c) => c.txn({ compare: [cmp('r/', Target.VERSION, Result.GREATER, { $case: 'version', value: 0n }, 'r0')], success: [{ request: { $case: 'requestPut', value: { key: b('r/all'), value: b('yes') } } }] }), /"succeeded":true/],
-  ['compare over a range, one key fails', (c) => c.txn({ compare: [cmp('r/', Target.VALUE, Result.LESS, { $case: 'value', value: b('9') }, 'r0')] }), /"succeeded":false/],
+  ['count_only ignores limit', (c) => c.range({ ...rs, countOnly: true, limit: 1n }), /"count":"4"/],
+  ['min_mod_revision', async (c) => c.range({ ...rs, minModRevision: await modOf(c, 'r/b') })],
+  ['max_mod_revision', async (c) => c.range({ ...rs, maxModRevision: (await modOf(c, 'r/b')) - 1n })],
+  ['min_create_revision', async (c) => c.range({ ...rs, minCreateRevision: await createOf(c, 'r/a') })],
+  ['max_create_revision with limit', async (c) => c.range({ ...rs, maxCreateRevision: await createOf(c, 'r/a'), limit: 1n })],
+  // Sorts only over distinct values: etcd's sort is not stable, ties would have no single right order.
+  ['min/max mod, sort by value, keys only', async (c) => c.range({ ...rs, minModRevision: 2n,
+    maxModRevision: await modOf(c, 'r/b'), sortTarget: SortBy.VALUE, sortOrder: Order.DESCEND, limit: 3n, keysOnly: true })],
+  ['sort target without order sorts ascending', (c) => c.range({ ...rs, sortTarget: SortBy.VALUE })],
+  ['sort order without target sorts by key', (c) => c.range({ ...rs, sortOrder: Order.DESCEND })],
+  ['count_only with revision', async (c) => c.range({ ...rs, countOnly: true, revision: (await modOf(c, 'r/b')) - 1n }), /"count":"4"/],
+  ['lease compare equal', (c) => c.txn({ compare: [cmp('r/b', Target.LEASE, Result.EQUAL, lease(0x51n))],
+    success: [rangeOp('r/b')] }), /"succeeded":true/],
+  ['lease compare not equal / greater / less', (c) => c.txn({ compare: [cmp('r/a', Target.LEASE, Result.NOT_EQUAL, lease(0x51n)),
+    cmp('r/b', Target.LEASE, Result.GREATER, lease(0n)), cmp('r/a', Target.LEASE, Result.LESS, lease(1n))] }), /"succeeded":true/],
+  ['compare over a range (all keys must match)', (c) => c.txn({ compare: [cmp('r/', Target.VERSION, Result.GREATER, ver(0n), 'r0')],
+    success: [putOp('r/all', 'yes')] }), /"succeeded":true/],
+  ['compare over a range, one key fails', (c) => c.txn({ compare: [cmp('r/', Target.VALUE, Result.LESS, val('9'), 'r0')] }),
+    /"succeeded":false/],
   ['compare from-key', (c) => c.txn({ compare: [cmp('r/', Target.CREATE, Result.GREATER, { $case: 'createRevision', value: 0n }, '\0')] })],
-  ['nested txn', (c) => c.txn({ success: [{ request: { $case: 'requestTxn', value: { compare: [cmp('r/a', Target.VALUE, Result.EQUAL, { $case: 'value', value: b('9') })], success: [{ request: { $case: 'requestPut', value: { key: b('r/n1'), value: b('1'), prevKv: true } } }], failure: [{ request: { $case: 'requestDeleteRange', value: { key: b('r/a') } } }] } } }, { request: { $case: 'requestRange', value: { key: b('r/'), rangeEnd: b('r0'), countOnly: true } } }] }), /responseTxn/],
-  ['nested txn puts the same key as its parent', (c) => c.txn({ success: [{ request: { $case: 'requestPut', value: { key: b('r/x'), value: b('1') } } }, { request: { $case: 'requestTxn', value: { success: [{ request: { $case: 'requestPut', value: { key: b('r/x'), value: b('2') } } }] } } }] }), /duplicate key/],
-  ['then and else may put the same key', (c) => c.txn({ success: [{ request: { $case: 'requestTxn', value: { success: [{ request: { $case: 'requestPut', value: { key: b('r/te'), value: b('t') } } }], failure: [{ request: { $case: 'requestPut', value: { key: b('r/te'), value: b('e') } } }] } } }] }), /"succeeded":true/],
-  ['delete range with prev_kv in txn', (c) => c.txn({ success: [{ request: { $case: 'requestDeleteRange', value: { key: b('r/n'), rangeEnd: b('r/o'), prevKv: true } } }] })],
+  ['nested txn', (c) => c.txn({ success: [
+    txnOp({ compare: [cmp('r/a', Target.VALUE, Result.EQUAL, val('9'))], success: [putOp('r/n1', '1', { prevKv: true })],
+      failure: [delOp('r/a', '')] }),
+    rangeOp('r/', { rangeEnd: b('r0'), countOnly: true })] }), /responseTxn/],
+  ['nested txn puts the same key as its parent', (c) => c.txn({ success: [putOp('r/x', '1'), txnOp({ success: [putOp('r/x', '2')] })] }),
+    /duplicate key/],
+  ['then and else may put the same key', (c) => c.txn({ success: [txnOp({ success: [putOp('r/te', 't')], failure: [putOp('r/te', 'e')] })] }),
+    /"succeeded":true/],
+  ['delete range with prev_kv in txn', (c) => c.txn({ success: [delOp('r/n', 'r/o', true)] })],
   ['put ignore_value on a missing key', (c) => c.put({ key: b('r/missing'), ignoreValue: true }), /key not found/],
   ['put ignore_value with a value', (c) => c.put({ key: b('r/a'), value: b('v'), ignoreValue: true }), /value is provided/],
   ['put ignore_lease with a lease', (c) => c.put({ key: b('r/a'), value: b('v'), ignoreLease: true, lease: 0x51n }), /lease is provided/],
   ['put unknown lease', (c) => c.put({ key: b('r/a'), value: b('v'), lease: 0x52n }), /requested lease not found/],
-  ['txn put unknown lease', (c) => c.txn({ success: [{ request: { $case: 'requestPut', value: { key: b('r/a'), value: b('v'), lease: 0x52n } } }] }), /requested lease not found/],
+  ['txn put unknown lease', (c) => c.txn({ success: [putOp('r/a', 'v', { lease: 0x52n })] }), /requested lease not found/],
   ['delete range empty key', (c) => c.deleteRange({ key: b('') }), /key is not provided/],
-  ['compare empty key', (c) => c.txn({ compare: [cmp('', Target.VERSION, Result.EQUAL, { $case: 'version', value: 0n })] }), /key is not provided/],
+  ['compare empty key', (c) => c.txn({ compare: [cmp('', Target.VERSION, Result.EQUAL, ver(0n))] }), /key is not provided/],
   ['revoke removes the lease and its key', (c) => c.leaseRevoke({ ID: 0x51n })],
-  ['r/ after revoke', (c) => c.range({ key: b('r/'), rangeEnd: b('r0') })],
-  ['lease compare after revoke', (c) => c.txn({ compare: [cmp('r/b', Target.LEASE, Result.EQUAL, { $case: 'lease', value: 0n })] }), /"succeeded":true/],
-  ['compact physical', async (c) => c.compact({ revision: (await c.range({ key: b('x') })).header?.revision ?? 0n, physical: true })],
-  ['range at compacted revision - 1', async (c) => c.range({ key: b('r/a'), revision: ((await c.range({ key: b('x') })).header?.revision ?? 0n) - 1n }), /code=11 .*compacted/],
-  ['range at future revision', async (c) => c.range({ key: b('r/a'), revision: ((await c.range({ key: b('x') })).header?.revision ?? 0n) + 1n }), /code=11 .*future revision/],
+  ['r/ after revoke', (c) => c.range(rs)],
+  ['lease compare after revoke', (c) => c.txn({ compare: [cmp('r/b', Target.LEASE, Result.EQUAL, lease(0n))] }), /"succeeded":true/],
+  ['compact physical', async (c) => c.compact({ revision: await currentRev(c), physical: true })],
+  ['range at compacted revision - 1', async (c) => c.range({ key: b('r/a'), revision: (await currentRev(c)) - 1n }), /code=11 .*compacted/],
+  ['range at future revision', async (c) => c.range({ key: b('r/a'), revision: (await currentRev(c)) + 1n }), /code=11 .*future revision/],
 ];
 
 test('raw gRPC: request fields etcdctl 3.4 cannot send, compared the same way', () => withLogsOnFailure(sides.map((side) => side.member), async () => {
   const problems: string[] = [];
   for (const [name, call, expect] of rpcRows) {
     const results = await Promise.all(sides.map((side) => outcome(() => call(side.rpc), side.facts)));
+    const transcript = process.env['E2E_TRANSCRIPT'];
+    if (transcript !== undefined) appendFileSync(transcript, `# ${name}\n${results.map((r, i) => `  [${sides[i]?.label}] ${r}`).join('\n')}\n\n`);
     results.forEach((res, i) => {
       if (expect !== undefined && !expect.test(res)) problems.push(`${name}: [${sides[i]?.label}] ${res}\n  expected ~ ${expect}`);
       if (res !== results[0]) problems.push(`${name}: outputs differ\n  [${sides[0]?.label}] ${results[0]}\n  [${sides[i]?.label}] ${res}`);
