@@ -321,7 +321,7 @@ for (const target of targets) {
       if (target.name === 'etcd') {
         // Known etcd 3.4 bug (nil sorter in applierV3backend.Range): the process dies. Restart it so
         // the suite can tear down normally; this case only holds etcd-ts to a higher standard.
-        await waitFor('etcd to exit or keep running', () => !member.running || outcome === 'answered', { timeoutMs: 5_000 });
+        await waitFor(() => !member.running || outcome === 'answered', { what: 'etcd to exit', timeoutMs: 5_000 });
         if (!member.running) await member.restart();
       } else {
         assert.ok(!outcome.includes(`"code":${GrpcCode.Unavailable}`), `etcd-ts dropped the connection: ${outcome}`);

@@ -342,12 +342,12 @@ export async function withLogsOnFailure<T>(members: readonly Member[], body: () 
   }
 }
 
-/** Waits for `condition` to hold, polling, failing with `what` at the deadline. */
-export async function waitFor(what: string, condition: () => Promise<boolean> | boolean,
-  options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<void> {
+/** Waits for `condition` to hold, polling, failing with `options.what` at the deadline. */
+export async function waitFor(condition: () => Promise<boolean> | boolean,
+  options: { what: string; timeoutMs?: number; intervalMs?: number }): Promise<void> {
   const deadline = Date.now() + (options.timeoutMs ?? limits.readyTimeoutMs);
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what}`);
     await new Promise((ok) => setTimeout(ok, options.intervalMs ?? limits.pollIntervalMs));
   }
 }
