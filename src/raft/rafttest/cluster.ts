@@ -85,6 +85,31 @@ export class Cluster {
     return tn;
   }
 
+  /**
+   * Replaces a node by one whose storage already holds a log (entries from index 1) and a hard state:
+   * the starting point of the paper's log scenarios.
+   */
+  withLog(id: NodeId, opts: { entries: readonly Entry[]; term: number; commit?: number; overrides?: ConfigOverrides }): TestNode {
+    const old = this.get(id);
+    const storage = new MemoryStorage({ confState: old.confState });
+    storage.append(opts.entries);
+    storage.setHardState({ term: opts.term, vote: 0n, commit: opts.commit ?? 0 });
+    const config = testConfig(id, storage, { logger: this.logger, ...(opts.overrides ?? {}) });
+    const tn: TestNode = { id, storage, node: new RawNode(config), applied: [], confState: old.confState, config };
+    this.nodes.set(id, tn);
+    return tn;
+  }
+
+  /** Handles every Ready of one node and returns (instead of queueing) the messages it sent. */
+  drain(id: NodeId): Message[] {
+    while (this.processReady(id) !== null) {
+      // keep going until the node is quiet
+    }
+    const out = this.queue.filter((m) => m.from === id);
+    this.queue = this.queue.filter((m) => m.from !== id);
+    return out;
+  }
+
   /** Restarts a node from what its storage holds (a crash that loses nothing persisted). */
   restart(id: NodeId, overrides: ConfigOverrides = {}): TestNode {
     const old = this.get(id);
