@@ -16,6 +16,7 @@ import { SimViolation, violation } from './violation.js';
 
 export interface Profile {
   readonly initialVoters: number;
+  readonly bootstrap: 'snapshot' | 'entries';
   readonly faults: LinkFaults;
   readonly proposeProb: number;
   readonly readProb: number;
@@ -67,8 +68,10 @@ const PROBE_WRITES = 5;
 export function drawProfile(seed: number): Profile {
   const r = Prng.stream(seed, 'profile');
   const delayMax = r.pick([1, 2, 3, 5, 8, 12]);
+  const maxSizePerMsgBytes = r.pick([1, 64, 1024, 1 << 20]);
   return {
     initialVoters: r.pick([3, 3, 3, 4, 5, 5, 6, 7]),
+    bootstrap: r.chance(0.5) ? 'snapshot' : 'entries',
     faults: {
       dropProb: r.pick([0, 0, 0.01, 0.05, 0.15, 0.3]),
       duplicateProb: r.pick([0, 0, 0.02, 0.1]),
@@ -88,9 +91,10 @@ export function drawProfile(seed: number): Profile {
     tuning: {
       electionTicks: DEFAULT_SIM_CONFIG.electionTicks,
       heartbeatTicks: DEFAULT_SIM_CONFIG.heartbeatTicks,
-      maxSizePerMsgBytes: r.pick([1, 64, 1024, 1 << 20]),
+      maxSizePerMsgBytes,
       maxInflightMsgs: r.pick([1, 4, 64, 256]),
-      maxInflightBytes: r.pick([256, 1 << 20, Number.MAX_SAFE_INTEGER]),
+      // the core requires room for at least one full message in flight
+      maxInflightBytes: Math.max(maxSizePerMsgBytes, r.pick([256, 1 << 20, Number.MAX_SAFE_INTEGER])),
       maxUncommittedEntriesBytes: r.pick([0, 0, 64, 1024]),
       preVote: r.chance(0.8),
       checkQuorum: r.chance(0.8),
@@ -102,7 +106,14 @@ export function drawProfile(seed: number): Profile {
 
 export function runSeed(seed: number, core: SimCore, options: RunOptions): RunResult {
   const profile: Profile = { ...drawProfile(seed), ...options.profile };
-  const config: SimConfig = { ...DEFAULT_SIM_CONFIG, initialVoters: profile.initialVoters, ...options.config, seed };
+  const config: SimConfig = {
+    ...DEFAULT_SIM_CONFIG,
+    initialVoters: profile.initialVoters,
+    bootstrap: profile.bootstrap,
+    logRaft: options.verbose,
+    ...options.config,
+    seed,
+  };
   let cluster: SimCluster | null = null;
   try {
     cluster = new SimCluster(config, { core, tuning: profile.tuning });
@@ -114,6 +125,9 @@ export function runSeed(seed: number, core: SimCore, options: RunOptions): RunRe
     return { seed, violation: null, stats: stats(cluster, cluster.round - phase2Start), profile, trace: [] };
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
+    if (cluster !== null && err instanceof SimViolation && err.kind === 'liveness') {
+      for (const line of cluster.describe().split('\n')) cluster.trace(`state: ${line}`);
+    }
     if (cluster !== null && !(err instanceof SimViolation)) cluster.trace(`exception: ${err.stack ?? err.message}`);
     return { seed, violation: err, stats: cluster ? stats(cluster, 0) : null, profile, trace: cluster?.traceLines ?? [] };
   }
