@@ -6,7 +6,7 @@
  */
 import { StateRole } from '../../src/raft/contract.js';
 import type { ConfChangeSingle, ConfChangeV2, ConfState, NodeId } from '../../src/raft/types.js';
-import { ConfChangeTransition, ConfChangeType } from '../../src/raft/types.js';
+import { ConfChangeTransition, ConfChangeType, NONE } from '../../src/raft/types.js';
 import { SimCluster, DEFAULT_SIM_CONFIG, type SimConfig } from './cluster.js';
 import type { RaftTuning, SimCore, SimHost } from './host.js';
 import type { LinkFaults } from './network.js';
@@ -61,7 +61,9 @@ export interface RunResult {
 
 /** Liveness bounds, in election timeouts. */
 const LEADER_BOUND_ELECTIONS = 30;
-const CONVERGE_BOUND_ELECTIONS = 100;
+/** Convergence must show progress at least this often, and finish within the hard bound. */
+const STALL_BOUND_ELECTIONS = 20;
+const CONVERGE_BOUND_ELECTIONS = 2000;
 const PROBE_BOUND_ELECTIONS = 20;
 const PROBE_WRITES = 5;
 
@@ -326,32 +328,58 @@ class ScenarioRun {
     return violation('liveness', `no leader within ${LEADER_BOUND_ELECTIONS} election timeouts after the faults healed`);
   }
 
-  /** Every member applied the leader's whole log, and the configuration is not joint. */
+  /**
+   * Every member follows the leader in its term and applied its whole log; the configuration is not
+   * joint and no leader transfer is under way. The bound is on progress, not on time: a cluster tuned
+   * to one entry per message and one message in flight may take long to drain a backlog, but it must
+   * keep moving.
+   */
   #awaitConvergence(): SimHost {
     const c = this.#c;
-    const bound = CONVERGE_BOUND_ELECTIONS * this.#electionRounds;
+    const stallBound = STALL_BOUND_ELECTIONS * this.#electionRounds;
+    const hardBound = CONVERGE_BOUND_ELECTIONS * this.#electionRounds;
     let last = '';
-    for (let i = 0; i < bound; i++) {
+    let progress = -1;
+    let progressRound = c.round;
+    for (let i = 0; i < hardBound && c.round - progressRound < stallBound; i++) {
       c.runRound();
+      const now = this.#progressMeasure();
+      if (now !== progress) {
+        progress = now;
+        progressRound = c.round;
+      }
       const leader = c.leader();
       if (leader === null) {
         last = 'no leader';
         continue;
       }
-      const cs = leader.raw.status().config;
+      const st = leader.raw.status();
+      const cs = st.config;
       this.#stopNonMembers(cs);
       if (cs.votersOutgoing.length > 0) {
         last = `joint configuration (outgoing [${cs.votersOutgoing}])`;
         if (!cs.autoLeave && i % this.#electionRounds === 0) c.proposeConfChange(leader.id, leaveJoint());
         continue;
       }
-      const lagging = c.members(cs).filter((h) => !h.up || h.busy || h.applied !== leader.lastIndex);
-      if (leader.commit === leader.lastIndex && lagging.length === 0) return leader;
-      last = `leader n${leader.id} commit ${leader.commit}/${leader.lastIndex}; lagging: ${lagging
-        .map((h) => `n${h.id}@${h.applied}`)
-        .join(' ')}`;
+      const lagging = c.members(cs).filter(
+        (h) => !h.up || h.busy || h.applied !== leader.lastIndex || h.term !== leader.term ||
+          (h !== leader && (h.role !== StateRole.Follower || h.lead !== leader.id)),
+      );
+      if (leader.commit === leader.lastIndex && lagging.length === 0 && st.leadTransferee === NONE) return leader;
+      last = `leader n${leader.id} term ${leader.term} commit ${leader.commit}/${leader.lastIndex}` +
+        `${st.leadTransferee === NONE ? '' : ` transferring to n${st.leadTransferee}`}; lagging: ${lagging
+          .map((h) => `n${h.id}@${h.applied}/t${h.term}`)
+          .join(' ')}`;
     }
-    return violation('liveness', `no convergence within ${CONVERGE_BOUND_ELECTIONS} election timeouts: ${last}`);
+    const why = c.round - progressRound >= stallBound ? `no progress for ${STALL_BOUND_ELECTIONS}` : `not within ${CONVERGE_BOUND_ELECTIONS}`;
+    return violation('liveness', `no convergence (${why} election timeouts): ${last}`);
+  }
+
+  /** Grows whenever any node commits or applies something. */
+  #progressMeasure(): number {
+    let n = 0;
+    for (const h of this.#c.hosts.values()) if (h.up) n += h.applied + h.commit + h.term;
+    return n;
   }
 
   /** Removed nodes that never learned of their removal are shut down by the operator. */
