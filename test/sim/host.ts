@@ -136,6 +136,20 @@ export class SimHost {
     return this.#pending !== null;
   }
 
+  /** Records written to the disk and not yet fsynced. */
+  get unsyncedRecords(): number {
+    return this.#o.disk.bufferedRecords;
+  }
+
+  /** Index of the last entry of the Ready being written, or 0. */
+  get pendingLastIndex(): number {
+    return this.#pending?.rd.entries.at(-1)?.index ?? 0;
+  }
+
+  get durableLastIndex(): number {
+    return this.#o.disk.lastIndex;
+  }
+
   get confState(): ConfState | null {
     return this.#confState;
   }

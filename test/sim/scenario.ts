@@ -106,6 +106,37 @@ export function drawProfile(seed: number): Profile {
   };
 }
 
+/** No random faults, no random events: the starting point of the focused, scripted scenarios. */
+export function quietProfile(overrides: Partial<Profile> = {}): Profile {
+  return {
+    initialVoters: 3,
+    bootstrap: 'snapshot',
+    faults: { dropProb: 0, duplicateProb: 0, reorderProb: 0, delayMinRounds: 1, delayMaxRounds: 2 },
+    proposeProb: 0,
+    readProb: 0,
+    eventProb: 0,
+    crashes: false,
+    tornWrites: false,
+    partitions: false,
+    pauses: false,
+    confChanges: false,
+    transfers: false,
+    tuning: {
+      electionTicks: DEFAULT_SIM_CONFIG.electionTicks,
+      heartbeatTicks: DEFAULT_SIM_CONFIG.heartbeatTicks,
+      maxSizePerMsgBytes: 1024,
+      maxInflightMsgs: 16,
+      maxInflightBytes: 1 << 20,
+      maxUncommittedEntriesBytes: 0,
+      preVote: true,
+      checkQuorum: true,
+      readOnlyOption: 'safe',
+      disableProposalForwarding: false,
+    },
+    ...overrides,
+  };
+}
+
 export function runSeed(seed: number, core: SimCore, options: RunOptions): RunResult {
   const profile: Profile = { ...drawProfile(seed), ...options.profile };
   const config: SimConfig = {
@@ -150,7 +181,7 @@ function stats(c: SimCluster, phase2Rounds: number): RunStats {
 
 type Timed = { readonly round: number; readonly action: () => void };
 
-class ScenarioRun {
+export class ScenarioRun {
   readonly #c: SimCluster;
   readonly #p: Profile;
   readonly #rng: Prng;
