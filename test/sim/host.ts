@@ -279,7 +279,7 @@ export class SimHost {
     if (rd.hardState !== null) disk.write({ kind: 'hardState', hardState: rd.hardState });
     if (leaderTerm > 0) this.#sendAll(rd.messages);
     const writes = rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null;
-    const latency = writes && rd.mustSync ? this.#o.rng.intn(this.#o.diskLatencyMaxRounds + 1) : 0;
+    const latency = writes && mustSync(rd) ? this.#o.rng.intn(this.#o.diskLatencyMaxRounds + 1) : 0;
     const pending: PendingReady = { rd, doneRound: round + latency, leaderTerm };
     this.#pending = pending;
     if (latency === 0) this.#finish(pending);
@@ -323,7 +323,7 @@ export class SimHost {
     this.#pending = null;
     const { rd } = p;
     const o = this.#o;
-    if (rd.mustSync) o.disk.sync();
+    if (mustSync(rd)) o.disk.sync();
     this.#persistToStorage(rd);
     if (p.leaderTerm > 0) this.#checkLeaderLog(p.leaderTerm);
     if (p.leaderTerm === 0) this.#sendAll(rd.messages);
@@ -482,6 +482,15 @@ export class SimHost {
   reportSnapshot(to: NodeId, status: 'finish' | 'failure'): void {
     this.#raw?.reportSnapshot(to, status);
   }
+}
+
+/**
+ * A received snapshot is always made durable before the Ready's messages go out, like etcd's server
+ * (its snapshotter fsyncs on save): the follower acknowledges the snapshot's index, and the core's
+ * mustSync does not account for snapshots (a Ready with only a snapshot has mustSync=false).
+ */
+function mustSync(rd: Ready): boolean {
+  return rd.mustSync || (rd.snapshot !== null && rd.snapshot.metadata.index > 0);
 }
 
 export function isMember(cs: ConfState, id: NodeId): boolean {
