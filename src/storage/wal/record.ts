@@ -53,7 +53,14 @@ export function writeRecord(w: ByteWriter, type: RecordType, writePayload: (w: B
 }
 
 export type RecordRead =
-  | { readonly status: 'ok'; readonly type: RecordType; readonly payloadStart: number; readonly payloadEnd: number; readonly next: number }
+  | {
+      readonly status: 'ok';
+      readonly type: RecordType;
+      readonly payloadStart: number;
+      readonly payloadEnd: number;
+      /** Where the next record starts (past the padding). */
+      readonly next: number;
+    }
   | { readonly status: 'end' }
   | { readonly status: 'bad'; readonly reason: string };
 
@@ -69,10 +76,13 @@ export function readRecordAt(buf: Buffer, at: number): RecordRead {
   if (length > RECORD_PAYLOAD_BYTES_MAX) return bad(`record length ${length} over the limit`);
   const payloadStart = at + RECORD_HEADER_BYTES;
   const payloadEnd = payloadStart + length;
-  if (payloadEnd > buf.length) return bad(`truncated record: ${length} payload bytes, ${buf.length - payloadStart} left`);
+  if (payloadEnd > buf.length) {
+    return bad(`truncated record: ${length} payload bytes, ${buf.length - payloadStart} left`);
+  }
   const crc = crc32c(buf.subarray(at + 4, payloadEnd));
   if (crc !== buf.readUInt32LE(at)) return bad('record crc mismatch');
-  return { status: 'ok', type: typeWord as RecordType, payloadStart, payloadEnd, next: at + alignUp(RECORD_HEADER_BYTES + length) };
+  const next = at + alignUp(RECORD_HEADER_BYTES + length);
+  return { status: 'ok', type: typeWord as RecordType, payloadStart, payloadEnd, next };
 }
 
 function bad(reason: string): RecordRead {

@@ -43,7 +43,8 @@ export function scanSegment(buf: Buffer, file: string, isLast: boolean, visit: R
   for (;;) {
     const rec = readRecordAt(buf, at);
     if (rec.status === 'ok') {
-      visitChecked(file, at, () => visit(rec.type, new ByteReader(buf, { start: rec.payloadStart, end: rec.payloadEnd }), at));
+      const payload = new ByteReader(buf, { start: rec.payloadStart, end: rec.payloadEnd });
+      visitChecked(file, at, () => visit(rec.type, payload, at));
       at = rec.next;
       continue;
     }
@@ -68,7 +69,9 @@ function visitChecked(file: string, offset: number, fn: () => void): void {
   } catch (err) {
     // The CRC matched, so the bytes are what was written: a payload that does not decode is a format bug
     // or a foreign file, never a torn write.
-    if (err instanceof CodecError) throw new WalError('corrupt', `bad record payload: ${err.message}`, { file, offset });
+    if (err instanceof CodecError) {
+      throw new WalError('corrupt', `bad record payload: ${err.message}`, { file, offset });
+    }
     throw err;
   }
 }
@@ -176,7 +179,8 @@ export class Replay {
     const snap = this.#options.snapshot;
     if (marker.index !== snap.index) return;
     if (marker.term !== snap.term) {
-      this.#fail('snapshot-mismatch', `marker at index ${marker.index} has term ${marker.term}, not ${snap.term}`, offset);
+      const detail = `marker at index ${marker.index} has term ${marker.term}, not ${snap.term}`;
+      this.#fail('snapshot-mismatch', detail, offset);
     }
     this.snapshotFound = true;
   }
