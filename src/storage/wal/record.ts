@@ -82,6 +82,8 @@ export function readRecordAt(buf: Buffer, at: number): RecordRead {
   const crc = crc32c(buf.subarray(at + 4, payloadEnd));
   if (crc !== buf.readUInt32LE(at)) return bad('record crc mismatch');
   const next = at + alignUp(RECORD_HEADER_BYTES + length);
+  // Padding is written as zeros; checking it leaves no byte of a record unchecked.
+  if (!isZero(buf, payloadEnd, Math.min(next, buf.length))) return bad('non-zero record padding');
   return { status: 'ok', type: typeWord as RecordType, payloadStart, payloadEnd, next };
 }
 

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { EntryType, type Entry, type HardState } from '../../raft/types.js';
 import { RECORD_HEADER_BYTES, RecordType, readRecordAt } from './record.js';
 import { Wal, WalError, type WalLogger, type WalMetadata } from './wal.js';
@@ -128,6 +129,10 @@ describe('wal: basics', () => {
     wal.close();
     assert.throws(() => wal.save({ entries: range(1, 1), mustSync: true }), walError('closed'));
     assert.throws(() => open(path.join(dir, 'missing')), walError('not-found'));
+    const empty = tempDir();
+    fs.mkdirSync(empty, { recursive: true });
+    create(empty).close();
+    assert.deepStrictEqual(segmentFiles(empty), ['0000000000000000-0000000000000000.wal'], 'an empty dir is fine');
   });
 
   it('checks the identity on open', () => {
@@ -454,6 +459,39 @@ describe('wal: crash recovery', () => {
     const again = open(dir);
     assert.deepStrictEqual(again.entries, [...range(1, kept, 1, 300), entry(kept + 1, 3, 8)]);
     again.wal.close();
+  });
+});
+
+describe('wal: damage anywhere', () => {
+  it('either recovers a prefix of what was written or throws a WalError, never anything else', () => {
+    const dir = tempDir();
+    const wal = create(dir);
+    for (let i = 1; i <= 100; i += 4) wal.save({ entries: range(i, i + 3, 1, 150), mustSync: false });
+    wal.close();
+    const files = segmentFiles(dir).map((n) => path.join(dir, n));
+    assert.ok(files.length >= 3);
+    const originals = files.map((f) => fs.readFileSync(f));
+    const all = range(1, 100, 1, 150);
+    fc.assert(
+      fc.property(fc.nat(), fc.nat(), fc.integer({ min: 1, max: 255 }), (fileNo, at, mask) => {
+        files.forEach((f, i) => rewrite(f, originals[i] as Buffer));
+        const file = files[fileNo % files.length] as string;
+        const buf = Buffer.from(originals[fileNo % files.length] as Buffer);
+        const used = records(file).at(-1)?.payloadEnd ?? buf.length;
+        const i = at % used;
+        buf[i] = (buf[i] as number) ^ mask;
+        rewrite(file, buf);
+        try {
+          const opened = open(dir);
+          opened.wal.close();
+          assert.deepStrictEqual(opened.entries, all.slice(0, opened.entries.length));
+          assert.equal(file, files.at(-1), 'only damage in the last segment can be recovered from');
+        } catch (err) {
+          if (!(err instanceof WalError)) throw err;
+        }
+      }),
+      { seed: 4242, numRuns: 150 },
+    );
   });
 });
 
