@@ -191,7 +191,7 @@ export interface ByteReaderOptions {
 export class ByteReader {
   readonly #buf: Uint8Array;
   readonly #view: DataView;
-  readonly #end: number;
+  #end: number;
   readonly #alias: boolean;
   #pos: number;
 
@@ -199,7 +199,8 @@ export class ByteReader {
     const start = options.start ?? 0;
     const end = options.end ?? buf.length;
     assert(start >= 0 && start <= end && end <= buf.length, () => `bad reader bounds [${start}, ${end})`);
-    this.#buf = buf;
+    // A plain Uint8Array view even over a Buffer: its subarray() is the engine's, not Buffer's slower one.
+    this.#buf = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.#pos = start;
     this.#end = end;
@@ -208,6 +209,13 @@ export class ByteReader {
 
   get offset(): number {
     return this.#pos;
+  }
+
+  /** Point the reader at [start, end) of the same input: one reader serves many records. */
+  reset(start: number, end: number): void {
+    assert(start >= 0 && start <= end && end <= this.#buf.length, () => `bad reader bounds [${start}, ${end})`);
+    this.#pos = start;
+    this.#end = end;
   }
 
   get remaining(): number {
