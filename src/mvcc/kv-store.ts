@@ -195,9 +195,9 @@ export class KvStore {
    */
   compact(rev: number): { done: Promise<void> } {
     assert(!this.#closed, 'store is closed');
-    checkRevisionNumber(rev, 'compact revision');
     if (rev <= this.#compactRev) throw new EtcdError('Compacted');
     if (rev > this.#currentRev) throw new EtcdError('FutureRev');
+    checkRevisionNumber(rev, 'compact revision');
     this.#compactRev = rev;
     this.#backend.put('meta', scheduledCompactKey, revisionKey(rev, 0));
     return { done: this.#schedule(async () => void (await runCompaction(this.#jobCtx, rev))) };
