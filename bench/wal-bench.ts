@@ -26,7 +26,8 @@ interface Result {
 
 function runOne(root: string, batchEntries: number, seconds: number): Result {
   const dir = path.join(root, `wal-${batchEntries}`);
-  const wal = Wal.create(dir, { metadata: { memberId: 1n, clusterId: 2n }, logger: { info: () => {}, warn: () => {} } });
+  const logger = { info: () => {}, warn: () => {} };
+  const wal = Wal.create(dir, { metadata: { memberId: 1n, clusterId: 2n }, logger });
   const data = new Uint8Array(ENTRY_BYTES).fill(0x61);
   const latenciesMs: number[] = [];
   let index = 1;
@@ -44,7 +45,9 @@ function runOne(root: string, batchEntries: number, seconds: number): Result {
   const segments = wal.segmentNames.length;
   wal.close();
   latenciesMs.sort((a, b) => a - b);
-  const pick = (q: number): number => latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(q * latenciesMs.length))] ?? 0;
+  const pick = (q: number): number => {
+    return latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(q * latenciesMs.length))] ?? 0;
+  };
   return {
     batchEntries,
     batchesPerSec: latenciesMs.length / elapsedSec,
@@ -88,13 +91,15 @@ function main(): void {
   const seconds = Number(values.seconds);
   const root = fs.mkdtempSync(path.join(values.dir ?? os.tmpdir(), 'wal-bench-'));
   try {
-    console.log(`WAL bench: ${ENTRY_BYTES}-byte entries + hard state per batch, fdatasync per batch, ${seconds}s each, in ${root}`);
+    console.log(`WAL bench: ${ENTRY_BYTES}-byte entries + hard state per batch, one fdatasync per batch,`);
+    console.log(`${seconds}s per case, in ${root}`);
     console.log('entries/batch  batches/s  entries/s  p50 ms  p99 ms  segments  raw file batches/s  wal/raw');
     for (const n of BATCH_SIZES) {
       const r = runOne(root, n, seconds);
       const raw = runRaw(root, n * ENTRY_RECORD_BYTES + HARD_STATE_RECORD_BYTES, seconds);
       console.log(
-        `${String(r.batchEntries).padStart(13)}  ${r.batchesPerSec.toFixed(0).padStart(9)}  ${r.entriesPerSec.toFixed(0).padStart(9)}` +
+        `${String(r.batchEntries).padStart(13)}  ${r.batchesPerSec.toFixed(0).padStart(9)}` +
+          `  ${r.entriesPerSec.toFixed(0).padStart(9)}` +
           `  ${r.p50Ms.toFixed(3).padStart(6)}  ${r.p99Ms.toFixed(3).padStart(6)}  ${String(r.segments).padStart(8)}` +
           `  ${raw.toFixed(0).padStart(18)}  ${(r.batchesPerSec / raw).toFixed(2).padStart(7)}`,
       );

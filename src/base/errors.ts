@@ -34,6 +34,8 @@ export const errorTable = {
   LeaseProvided: [C.InvalidArgument, 'etcdserver: lease is provided'],
   TooManyOps: [C.InvalidArgument, 'etcdserver: too many operations in txn request'],
   DuplicateKey: [C.InvalidArgument, 'etcdserver: duplicate key given in txn request'],
+  // etcd 3.4 crashes on an unknown sort target and ignores an unknown sort order; later etcd refuses both so.
+  InvalidSortOption: [C.InvalidArgument, 'etcdserver: invalid sort option'],
   Compacted: [C.OutOfRange, 'etcdserver: mvcc: required revision has been compacted'],
   FutureRev: [C.OutOfRange, 'etcdserver: mvcc: required revision is a future revision'],
   NoSpace: [C.ResourceExhausted, 'etcdserver: mvcc: database space exceeded'],

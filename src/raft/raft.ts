@@ -169,7 +169,10 @@ export class Raft {
       this.electionElapsed = 0;
       if (this.checkQuorum) this.step(makeMessage({ type: MT.CheckQuorum, to: NONE, from: this.id }));
       // A transfer that did not finish within an election timeout is abandoned.
-      if (this.state === StateRole.Leader && this.leadTransferee !== NONE) this.abortLeaderTransfer();
+      if (this.state === StateRole.Leader && this.leadTransferee !== NONE) {
+        this.logger.info(`${this.id} [term ${this.term}] abort transferring leadership to ${this.leadTransferee} after an election timeout`);
+        this.abortLeaderTransfer();
+      }
     }
     if (this.state !== StateRole.Leader) return;
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {

@@ -150,7 +150,9 @@ export class RawNode implements RawNodeApi {
       snapshot,
       committedEntries,
       messages,
-      mustSync: entries.length !== 0 || hs.vote !== this.#prevHardSt.vote || hs.term !== this.#prevHardSt.term,
+      // A snapshot must be durable before the follower acknowledges it, like entries.
+      mustSync:
+        entries.length !== 0 || snapshot !== null || hs.vote !== this.#prevHardSt.vote || hs.term !== this.#prevHardSt.term,
     };
     this.#accept(rd, selfSteps);
     return rd;

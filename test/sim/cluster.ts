@@ -30,6 +30,10 @@ export interface SimConfig {
   readonly pausedInboxMax: number;
   readonly keySpace: number;
   readonly traceLinesMax: number;
+  /** How the founding members start: from a snapshot holding the configuration, or RawNode.bootstrap(). */
+  readonly bootstrap: 'snapshot' | 'entries';
+  /** Put the core's own log lines in the trace (slow; for --verbose). */
+  readonly logRaft: boolean;
 }
 
 export const DEFAULT_SIM_CONFIG: Omit<SimConfig, 'seed'> = {
@@ -45,6 +49,8 @@ export const DEFAULT_SIM_CONFIG: Omit<SimConfig, 'seed'> = {
   pausedInboxMax: 1_000,
   keySpace: 8,
   traceLinesMax: 400,
+  bootstrap: 'snapshot',
+  logRaft: false,
 };
 
 /** The index of the log's first real entry is BOOTSTRAP_INDEX + 1: every founding member starts from a snapshot. */
@@ -94,13 +100,17 @@ export class SimCluster {
       metadata: { confState: cs, index: BOOTSTRAP_INDEX, term: 1 },
     };
     for (const id of voters) {
+      if (config.bootstrap === 'entries') {
+        this.#addHost(id, SimDisk.empty(), voters).start();
+        continue;
+      }
       const disk = new SimDisk({
         snapshot,
         hardState: { term: 1, vote: NONE, commit: BOOTSTRAP_INDEX },
         firstIndex: BOOTSTRAP_INDEX + 1,
         entries: [],
       });
-      this.#addHost(id, disk).start();
+      this.#addHost(id, disk, null).start();
     }
   }
 
@@ -111,7 +121,7 @@ export class SimCluster {
     if (this.traceLines.length > this.config.traceLinesMax) this.traceLines.splice(0, this.traceLines.length >> 1);
   }
 
-  #addHost(id: NodeId, disk: SimDisk): SimHost {
+  #addHost(id: NodeId, disk: SimDisk, bootstrapPeers: readonly NodeId[] | null): SimHost {
     const seed = this.config.seed;
     const host = new SimHost({
       id,
@@ -125,9 +135,11 @@ export class SimCluster {
       diskLatencyMaxRounds: this.config.diskLatencyMaxRounds,
       snapshotEveryEntries: this.config.snapshotEveryEntries,
       keepEntriesAfterSnapshot: this.config.keepEntriesAfterSnapshot,
+      bootstrapPeers,
       send: (m) => this.#send(m),
       onConfApplied: (_node, index, cs) => this.#onConfApplied(index, cs),
       trace: (line) => this.trace(line),
+      logRaft: this.config.logRaft,
     });
     this.hosts.set(id, host);
     this.#tickPhase.set(id, this.#hostRng.intn(this.config.roundsPerTick));
@@ -159,7 +171,7 @@ export class SimCluster {
     for (const id of ids) {
       if (this.hosts.has(id)) continue;
       this.trace(`n${id} joins (empty disk)`);
-      this.#addHost(id, SimDisk.empty()).start();
+      this.#addHost(id, SimDisk.empty(), null).start();
     }
   }
 
@@ -335,6 +347,13 @@ export class SimCluster {
   /** Hosts that are members of the configuration cs and have not been stopped. */
   members(cs: ConfState): SimHost[] {
     return [...this.hosts.values()].filter((h) => isMember(cs, h.id) && !this.#stopped.has(h.id));
+  }
+
+  /** One line per node, for liveness failures. */
+  describe(): string {
+    return [...this.hosts.values()]
+      .map((h) => `${h.describe()}${this.#stopped.has(h.id) ? ' [stopped]' : ''}${this.#pausedUntil.has(h.id) ? ' [paused]' : ''}`)
+      .join('\n');
   }
 
   upHosts(): SimHost[] {

@@ -8,7 +8,7 @@
 import type { RaftConfig, RawNodeApi, Ready, ReadState, Rng } from '../../src/raft/contract.js';
 import { ProposalDroppedError, StateRole, StorageError } from '../../src/raft/contract.js';
 import type { ConfChangeV2, ConfState, Entry, HardState, Message, NodeId, Snapshot } from '../../src/raft/types.js';
-import { EntryType, NONE } from '../../src/raft/types.js';
+import { ConfChangeType, EntryType, MessageType, NONE } from '../../src/raft/types.js';
 import type { SafetyChecker } from './checkers.js';
 import type { SimDisk } from './disk.js';
 import { decodePut, encodePut, KvMachine } from './kv-machine.js';
@@ -32,9 +32,12 @@ export interface HostStorage {
 /** The pieces of the raft core the simulator runs; bound to the real modules in core.ts. */
 export interface SimCore {
   newStorage(): HostStorage;
-  newRawNode(config: RaftConfig): RawNodeApi;
+  /** log, when given, receives the core's own log lines (verbose traces). */
+  newRawNode(config: RaftConfig, log: ((line: string) => void) | null): RawNodeApi;
   /** Decodes a committed conf change entry (EntryType.ConfChange or ConfChangeV2). */
   decodeConfChange(entry: Entry): ConfChangeV2;
+  /** Starts a brand-new cluster on an empty storage (one committed conf change entry per peer). */
+  bootstrap(raw: RawNodeApi, peers: readonly NodeId[]): void;
 }
 
 export type RaftTuning = Omit<RaftConfig, 'id' | 'storage' | 'rng' | 'appliedIndex'>;
@@ -53,10 +56,14 @@ export interface HostOptions {
   readonly diskLatencyMaxRounds: number;
   readonly snapshotEveryEntries: number;
   readonly keepEntriesAfterSnapshot: number;
+  /** Founding members of a cluster bootstrapped by log entries, or null (snapshot bootstrap, or a joiner). */
+  readonly bootstrapPeers: readonly NodeId[] | null;
   readonly send: (msg: Message) => void;
   /** Called after the node applied a conf change, with the resulting configuration. */
   readonly onConfApplied: (node: NodeId, index: number, cs: ConfState) => void;
   readonly trace: ((line: string) => void) | null;
+  /** Route the core's log lines into the trace. */
+  readonly logRaft: boolean;
 }
 
 interface PendingReady {
@@ -87,8 +94,9 @@ export class SimHost {
   readonly #readIds = new Set<number>();
   #incarnation = 0;
   #snapshotIndex = 0;
-  /** Set once the node applied a configuration without itself. */
+  /** Set once the node applied a change removing itself and the resulting configuration lacks it. */
   removedAtIndex = 0;
+  #removalApplied = false;
   crashes = 0;
 
   constructor(options: HostOptions) {
@@ -126,6 +134,20 @@ export class SimHost {
 
   get busy(): boolean {
     return this.#pending !== null;
+  }
+
+  /** Records written to the disk and not yet fsynced. */
+  get unsyncedRecords(): number {
+    return this.#o.disk.bufferedRecords;
+  }
+
+  /** Index of the last entry of the Ready being written, or 0. */
+  get pendingLastIndex(): number {
+    return this.#pending?.rd.entries.at(-1)?.index ?? 0;
+  }
+
+  get durableLastIndex(): number {
+    return this.#o.disk.lastIndex;
   }
 
   get confState(): ConfState | null {
@@ -170,7 +192,9 @@ export class SimHost {
       storage: storage as unknown as RaftConfig['storage'],
       rng: o.raftRng(this.#incarnation),
       appliedIndex: this.#kv.applied,
-    });
+    }, o.logRaft ? (line) => this.#trace(`raft: ${line}`) : null);
+    const fresh = durable.snapshot === null && durable.entries.length === 0 && durable.hardState.term === 0;
+    if (fresh && o.bootstrapPeers !== null) o.core.bootstrap(this.#raw, o.bootstrapPeers);
     this.#trace(`start #${this.#incarnation} term=${durable.hardState.term} commit=${durable.hardState.commit} ` +
       `applied=${this.#kv.applied} last=${storage.lastIndex()}`);
   }
@@ -255,7 +279,7 @@ export class SimHost {
     if (rd.hardState !== null) disk.write({ kind: 'hardState', hardState: rd.hardState });
     if (leaderTerm > 0) this.#sendAll(rd.messages);
     const writes = rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null;
-    const latency = writes && rd.mustSync ? this.#o.rng.intn(this.#o.diskLatencyMaxRounds + 1) : 0;
+    const latency = writes && mustSync(rd) ? this.#o.rng.intn(this.#o.diskLatencyMaxRounds + 1) : 0;
     const pending: PendingReady = { rd, doneRound: round + latency, leaderTerm };
     this.#pending = pending;
     if (latency === 0) this.#finish(pending);
@@ -271,7 +295,7 @@ export class SimHost {
   }
 
   #onSoftState(role: StateRole, lead: NodeId): void {
-    if (role !== this.#role) this.#trace(`role ${role} -> ${roleName(role)} lead=${lead}`);
+    if (role !== this.#role) this.#trace(`${roleName(this.#role)} -> ${roleName(role)} lead=${lead}`);
     this.#role = role;
     this.#lead = lead;
     if (role === StateRole.Leader) this.#o.checker.onLeader(this.id, this.raw.status().hardState.term);
@@ -299,7 +323,7 @@ export class SimHost {
     this.#pending = null;
     const { rd } = p;
     const o = this.#o;
-    if (rd.mustSync) o.disk.sync();
+    if (mustSync(rd)) o.disk.sync();
     this.#persistToStorage(rd);
     if (p.leaderTerm > 0) this.#checkLeaderLog(p.leaderTerm);
     if (p.leaderTerm === 0) this.#sendAll(rd.messages);
@@ -379,7 +403,10 @@ export class SimHost {
       this.#confState = cs;
       this.#trace(`applied conf change at ${e.index}: voters=[${cs.voters}] learners=[${cs.learners}] ` +
         `outgoing=[${cs.votersOutgoing}]`);
-      if (!isMember(cs, this.id) && this.removedAtIndex === 0) this.removedAtIndex = e.index;
+      // Replaying the bootstrap entries passes through configurations without this node: only an explicit
+      // removal counts (for a joint change, once the joint configuration is left).
+      if (cc.changes.some((c) => c.type === ConfChangeType.RemoveNode && c.nodeId === this.id)) this.#removalApplied = true;
+      if (this.#removalApplied && !isMember(cs, this.id) && this.removedAtIndex === 0) this.removedAtIndex = e.index;
       this.#o.onConfApplied(this.id, e.index, cs);
     }
   }
@@ -422,8 +449,30 @@ export class SimHost {
   #sendAll(messages: readonly Message[]): void {
     for (const m of messages) {
       if (m.to === this.id) violation('contract', `node ${this.id} sends a message of type ${m.type} to itself`);
-      this.#o.send(m);
+      this.#o.send(m.type === MessageType.Snap ? this.#withFreshSnapshot(m) : m);
     }
+  }
+
+  /**
+   * Like etcd's server, send the state machine as applied now rather than the stored snapshot: the
+   * stored one may predate the conf change that added the receiver, which would then refuse it.
+   */
+  #withFreshSnapshot(m: Message): Message {
+    const stored = m.snapshot;
+    const index = this.#kv.applied;
+    const term = this.#termAt(index);
+    if (stored === null || index <= stored.metadata.index || term === null || term < 0 || this.#confState === null) return m;
+    const snapshot: Snapshot = { data: this.#kv.serialize(), metadata: { index, term, confState: this.#confState } };
+    return { ...m, snapshot };
+  }
+
+  describe(): string {
+    if (this.#raw === null) return `n${this.id} down`;
+    const st = this.#raw.status();
+    const hs = st.hardState;
+    return `n${this.id} ${roleName(st.softState.role)} term=${hs.term} vote=${hs.vote} lead=${st.softState.lead} ` +
+      `commit=${hs.commit} applied=${this.#kv.applied} last=${this.lastIndex}${this.busy ? ' (writing)' : ''} ` +
+      `voters=[${st.config.voters}] outgoing=[${st.config.votersOutgoing}] learners=[${st.config.learners}]`;
   }
 
   reportUnreachable(to: NodeId): void {
@@ -433,6 +482,15 @@ export class SimHost {
   reportSnapshot(to: NodeId, status: 'finish' | 'failure'): void {
     this.#raw?.reportSnapshot(to, status);
   }
+}
+
+/**
+ * A received snapshot is always made durable before the Ready's messages go out, like etcd's server
+ * (its snapshotter fsyncs on save): the follower acknowledges the snapshot's index, and the core's
+ * mustSync does not account for snapshots (a Ready with only a snapshot has mustSync=false).
+ */
+function mustSync(rd: Ready): boolean {
+  return rd.mustSync || (rd.snapshot !== null && rd.snapshot.metadata.index > 0);
 }
 
 export function isMember(cs: ConfState, id: NodeId): boolean {

@@ -99,8 +99,14 @@ class EnvelopeHeap<M> {
   }
 }
 
-function linkKey(from: NodeId, to: NodeId): string {
-  return `${from}>${to}`;
+/** Node ids in the simulator are small, so a link fits in one number (cheaper than a string key). */
+const LINK_ID_LIMIT = 1 << 20;
+
+function linkKey(from: NodeId, to: NodeId): number {
+  const f = Number(from);
+  const t = Number(to);
+  assert(f < LINK_ID_LIMIT && t < LINK_ID_LIMIT, 'network: node id too large for the simulator');
+  return f * LINK_ID_LIMIT + t;
 }
 
 export class SimNetwork<M> {
@@ -108,8 +114,8 @@ export class SimNetwork<M> {
   readonly #queueMax: number;
   readonly #heap = new EnvelopeHeap<M>();
   /** Last delivery round handed out per link, to keep links FIFO. */
-  readonly #lastDue = new Map<string, number>();
-  readonly #blocked = new Set<string>();
+  readonly #lastDue = new Map<number, number>();
+  readonly #blocked = new Set<number>();
   #faults: LinkFaults;
   #seq = 0;
   readonly stats: NetworkStats = { sent: 0, delivered: 0, dropped: 0, blocked: 0, duplicated: 0, overflowed: 0 };

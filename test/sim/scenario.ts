@@ -6,7 +6,7 @@
  */
 import { StateRole } from '../../src/raft/contract.js';
 import type { ConfChangeSingle, ConfChangeV2, ConfState, NodeId } from '../../src/raft/types.js';
-import { ConfChangeTransition, ConfChangeType } from '../../src/raft/types.js';
+import { ConfChangeTransition, ConfChangeType, NONE } from '../../src/raft/types.js';
 import { SimCluster, DEFAULT_SIM_CONFIG, type SimConfig } from './cluster.js';
 import type { RaftTuning, SimCore, SimHost } from './host.js';
 import type { LinkFaults } from './network.js';
@@ -16,6 +16,7 @@ import { SimViolation, violation } from './violation.js';
 
 export interface Profile {
   readonly initialVoters: number;
+  readonly bootstrap: 'snapshot' | 'entries';
   readonly faults: LinkFaults;
   readonly proposeProb: number;
   readonly readProb: number;
@@ -60,15 +61,19 @@ export interface RunResult {
 
 /** Liveness bounds, in election timeouts. */
 const LEADER_BOUND_ELECTIONS = 30;
-const CONVERGE_BOUND_ELECTIONS = 100;
+/** Convergence must show progress at least this often, and finish within the hard bound. */
+const STALL_BOUND_ELECTIONS = 20;
+const CONVERGE_BOUND_ELECTIONS = 2000;
 const PROBE_BOUND_ELECTIONS = 20;
 const PROBE_WRITES = 5;
 
 export function drawProfile(seed: number): Profile {
   const r = Prng.stream(seed, 'profile');
   const delayMax = r.pick([1, 2, 3, 5, 8, 12]);
+  const maxSizePerMsgBytes = r.pick([1, 64, 1024, 1 << 20]);
   return {
     initialVoters: r.pick([3, 3, 3, 4, 5, 5, 6, 7]),
+    bootstrap: r.chance(0.5) ? 'snapshot' : 'entries',
     faults: {
       dropProb: r.pick([0, 0, 0.01, 0.05, 0.15, 0.3]),
       duplicateProb: r.pick([0, 0, 0.02, 0.1]),
@@ -88,9 +93,10 @@ export function drawProfile(seed: number): Profile {
     tuning: {
       electionTicks: DEFAULT_SIM_CONFIG.electionTicks,
       heartbeatTicks: DEFAULT_SIM_CONFIG.heartbeatTicks,
-      maxSizePerMsgBytes: r.pick([1, 64, 1024, 1 << 20]),
+      maxSizePerMsgBytes,
       maxInflightMsgs: r.pick([1, 4, 64, 256]),
-      maxInflightBytes: r.pick([256, 1 << 20, Number.MAX_SAFE_INTEGER]),
+      // the core requires room for at least one full message in flight
+      maxInflightBytes: Math.max(maxSizePerMsgBytes, r.pick([256, 1 << 20, Number.MAX_SAFE_INTEGER])),
       maxUncommittedEntriesBytes: r.pick([0, 0, 64, 1024]),
       preVote: r.chance(0.8),
       checkQuorum: r.chance(0.8),
@@ -100,9 +106,47 @@ export function drawProfile(seed: number): Profile {
   };
 }
 
+/** No random faults, no random events: the starting point of the focused, scripted scenarios. */
+export function quietProfile(overrides: Partial<Profile> = {}): Profile {
+  return {
+    initialVoters: 3,
+    bootstrap: 'snapshot',
+    faults: { dropProb: 0, duplicateProb: 0, reorderProb: 0, delayMinRounds: 1, delayMaxRounds: 2 },
+    proposeProb: 0,
+    readProb: 0,
+    eventProb: 0,
+    crashes: false,
+    tornWrites: false,
+    partitions: false,
+    pauses: false,
+    confChanges: false,
+    transfers: false,
+    tuning: {
+      electionTicks: DEFAULT_SIM_CONFIG.electionTicks,
+      heartbeatTicks: DEFAULT_SIM_CONFIG.heartbeatTicks,
+      maxSizePerMsgBytes: 1024,
+      maxInflightMsgs: 16,
+      maxInflightBytes: 1 << 20,
+      maxUncommittedEntriesBytes: 0,
+      preVote: true,
+      checkQuorum: true,
+      readOnlyOption: 'safe',
+      disableProposalForwarding: false,
+    },
+    ...overrides,
+  };
+}
+
 export function runSeed(seed: number, core: SimCore, options: RunOptions): RunResult {
   const profile: Profile = { ...drawProfile(seed), ...options.profile };
-  const config: SimConfig = { ...DEFAULT_SIM_CONFIG, initialVoters: profile.initialVoters, ...options.config, seed };
+  const config: SimConfig = {
+    ...DEFAULT_SIM_CONFIG,
+    initialVoters: profile.initialVoters,
+    bootstrap: profile.bootstrap,
+    logRaft: options.verbose,
+    ...options.config,
+    seed,
+  };
   let cluster: SimCluster | null = null;
   try {
     cluster = new SimCluster(config, { core, tuning: profile.tuning });
@@ -114,6 +158,9 @@ export function runSeed(seed: number, core: SimCore, options: RunOptions): RunRe
     return { seed, violation: null, stats: stats(cluster, cluster.round - phase2Start), profile, trace: [] };
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
+    if (cluster !== null && err instanceof SimViolation && err.kind === 'liveness') {
+      for (const line of cluster.describe().split('\n')) cluster.trace(`state: ${line}`);
+    }
     if (cluster !== null && !(err instanceof SimViolation)) cluster.trace(`exception: ${err.stack ?? err.message}`);
     return { seed, violation: err, stats: cluster ? stats(cluster, 0) : null, profile, trace: cluster?.traceLines ?? [] };
   }
@@ -134,7 +181,7 @@ function stats(c: SimCluster, phase2Rounds: number): RunStats {
 
 type Timed = { readonly round: number; readonly action: () => void };
 
-class ScenarioRun {
+export class ScenarioRun {
   readonly #c: SimCluster;
   readonly #p: Profile;
   readonly #rng: Prng;
@@ -312,32 +359,58 @@ class ScenarioRun {
     return violation('liveness', `no leader within ${LEADER_BOUND_ELECTIONS} election timeouts after the faults healed`);
   }
 
-  /** Every member applied the leader's whole log, and the configuration is not joint. */
+  /**
+   * Every member follows the leader in its term and applied its whole log; the configuration is not
+   * joint and no leader transfer is under way. The bound is on progress, not on time: a cluster tuned
+   * to one entry per message and one message in flight may take long to drain a backlog, but it must
+   * keep moving.
+   */
   #awaitConvergence(): SimHost {
     const c = this.#c;
-    const bound = CONVERGE_BOUND_ELECTIONS * this.#electionRounds;
+    const stallBound = STALL_BOUND_ELECTIONS * this.#electionRounds;
+    const hardBound = CONVERGE_BOUND_ELECTIONS * this.#electionRounds;
     let last = '';
-    for (let i = 0; i < bound; i++) {
+    let progress = -1;
+    let progressRound = c.round;
+    for (let i = 0; i < hardBound && c.round - progressRound < stallBound; i++) {
       c.runRound();
+      const now = this.#progressMeasure();
+      if (now !== progress) {
+        progress = now;
+        progressRound = c.round;
+      }
       const leader = c.leader();
       if (leader === null) {
         last = 'no leader';
         continue;
       }
-      const cs = leader.raw.status().config;
+      const st = leader.raw.status();
+      const cs = st.config;
       this.#stopNonMembers(cs);
       if (cs.votersOutgoing.length > 0) {
         last = `joint configuration (outgoing [${cs.votersOutgoing}])`;
         if (!cs.autoLeave && i % this.#electionRounds === 0) c.proposeConfChange(leader.id, leaveJoint());
         continue;
       }
-      const lagging = c.members(cs).filter((h) => !h.up || h.busy || h.applied !== leader.lastIndex);
-      if (leader.commit === leader.lastIndex && lagging.length === 0) return leader;
-      last = `leader n${leader.id} commit ${leader.commit}/${leader.lastIndex}; lagging: ${lagging
-        .map((h) => `n${h.id}@${h.applied}`)
-        .join(' ')}`;
+      const lagging = c.members(cs).filter(
+        (h) => !h.up || h.busy || h.applied !== leader.lastIndex || h.term !== leader.term ||
+          (h !== leader && (h.role !== StateRole.Follower || h.lead !== leader.id)),
+      );
+      if (leader.commit === leader.lastIndex && lagging.length === 0 && st.leadTransferee === NONE) return leader;
+      last = `leader n${leader.id} term ${leader.term} commit ${leader.commit}/${leader.lastIndex}` +
+        `${st.leadTransferee === NONE ? '' : ` transferring to n${st.leadTransferee}`}; lagging: ${lagging
+          .map((h) => `n${h.id}@${h.applied}/t${h.term}`)
+          .join(' ')}`;
     }
-    return violation('liveness', `no convergence within ${CONVERGE_BOUND_ELECTIONS} election timeouts: ${last}`);
+    const why = c.round - progressRound >= stallBound ? `no progress for ${STALL_BOUND_ELECTIONS}` : `not within ${CONVERGE_BOUND_ELECTIONS}`;
+    return violation('liveness', `no convergence (${why} election timeouts): ${last}`);
+  }
+
+  /** Grows whenever any node commits or applies something. */
+  #progressMeasure(): number {
+    let n = 0;
+    for (const h of this.#c.hosts.values()) if (h.up) n += h.applied + h.commit + h.term;
+    return n;
   }
 
   /** Removed nodes that never learned of their removal are shut down by the operator. */

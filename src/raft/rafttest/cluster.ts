@@ -11,17 +11,34 @@ import { MemoryStorage } from '../memory-storage.js';
 import { SeededRng } from '../prng.js';
 import type { RawNodeConfig } from '../raw-node.js';
 import { RawNode } from '../raw-node.js';
-import type { ConfState, Entry, Message, NodeId } from '../types.js';
+import type { ConfState, Entry, Message, NodeId, Snapshot } from '../types.js';
 import { EntryType } from '../types.js';
 
 export interface TestNode {
   readonly id: NodeId;
-  readonly storage: MemoryStorage;
+  readonly storage: TestStorage;
   readonly node: RawNode;
   /** Payloads of applied normal entries, in order. */
   readonly applied: string[];
   confState: ConfState;
   config: RawNodeConfig;
+}
+
+/**
+ * Storage whose snapshot() is taken on demand at the applied index, as a server would when a follower
+ * needs one (so that it includes configuration changes applied since the last snapshot).
+ */
+export class TestStorage extends MemoryStorage {
+  onSnapshot: (() => void) | null = null;
+
+  override snapshot(): Snapshot {
+    if (this.onSnapshot !== null) this.onSnapshot();
+    return super.snapshot();
+  }
+
+  storedSnapshot(): Snapshot {
+    return super.snapshot();
+  }
 }
 
 export type ConfigOverrides = Partial<Omit<RawNodeConfig, 'id' | 'storage' | 'rng'>>;
@@ -67,31 +84,74 @@ export class Cluster {
   }
 
   /** Creates n nodes with ids 1..n, all voters unless listed as learners. */
-  static create(n: number, overrides: ConfigOverrides = {}, opts: { learners?: readonly NodeId[] } = {}): Cluster {
+  /**
+   * Creates n nodes with ids 1..n, all voters unless listed as learners. With index > 0 every node starts
+   * from a snapshot at that index (term 1), so that nodes added later must receive a snapshot to join.
+   */
+  static create(n: number, overrides: ConfigOverrides = {}, opts: { learners?: readonly NodeId[]; index?: number } = {}): Cluster {
     const c = new Cluster();
     const ids: NodeId[] = [];
     for (let i = 1; i <= n; i++) ids.push(BigInt(i));
     const learners = opts.learners ?? [];
     const voters = ids.filter((id) => !learners.includes(id));
-    for (const id of ids) c.add(id, confStateOf(voters, learners), overrides);
+    for (const id of ids) c.add(id, confStateOf(voters, learners), overrides, opts.index ?? 0);
     return c;
   }
 
-  add(id: NodeId, cs: ConfState, overrides: ConfigOverrides = {}): TestNode {
-    const storage = new MemoryStorage({ confState: cs });
+  add(id: NodeId, cs: ConfState, overrides: ConfigOverrides = {}, index = 0): TestNode {
+    const storage = new TestStorage(index === 0 ? { confState: cs } : {});
+    if (index > 0) storage.applySnapshot({ data: new Uint8Array(), metadata: { confState: cs, index, term: 1 } });
     const config = testConfig(id, storage, { logger: this.logger, ...overrides });
     const tn: TestNode = { id, storage, node: new RawNode(config), applied: [], confState: cs, config };
-    this.nodes.set(id, tn);
+    this.#register(tn);
     return tn;
+  }
+
+  #register(tn: TestNode): void {
+    this.nodes.set(tn.id, tn);
+    tn.storage.onSnapshot = () => {
+      const cur = this.nodes.get(tn.id);
+      if (cur === undefined || cur.storage !== tn.storage) return;
+      const applied = cur.node.raft.raftLog.applied;
+      if (applied <= tn.storage.storedSnapshot().metadata.index) return;
+      tn.storage.createSnapshot(applied, { confState: cur.confState, data: enc(cur.applied.join(',')) });
+    };
+  }
+
+  /**
+   * Replaces a node by one whose storage already holds a log (entries from index 1) and a hard state:
+   * the starting point of the paper's log scenarios.
+   */
+  withLog(id: NodeId, opts: { entries: readonly Entry[]; term: number; commit?: number; overrides?: ConfigOverrides }): TestNode {
+    const old = this.get(id);
+    const storage = new TestStorage({ confState: old.confState });
+    storage.append(opts.entries);
+    storage.setHardState({ term: opts.term, vote: 0n, commit: opts.commit ?? 0 });
+    const config = testConfig(id, storage, { logger: this.logger, ...(opts.overrides ?? {}) });
+    const tn: TestNode = { id, storage, node: new RawNode(config), applied: [], confState: old.confState, config };
+    this.#register(tn);
+    return tn;
+  }
+
+  /** Handles every Ready of one node and returns (instead of queueing) the messages it sent. */
+  drain(id: NodeId): Message[] {
+    while (this.processReady(id) !== null) {
+      // keep going until the node is quiet
+    }
+    const out = this.queue.filter((m) => m.from === id);
+    this.queue = this.queue.filter((m) => m.from !== id);
+    return out;
   }
 
   /** Restarts a node from what its storage holds (a crash that loses nothing persisted). */
   restart(id: NodeId, overrides: ConfigOverrides = {}): TestNode {
     const old = this.get(id);
-    const applied = old.storage.snapshot().metadata.index;
+    const applied = old.storage.storedSnapshot().metadata.index;
     const config = testConfig(id, old.storage, { logger: this.logger, ...overrides, appliedIndex: applied });
-    const tn: TestNode = { id, storage: old.storage, node: new RawNode(config), applied: [], confState: old.confState, config };
-    this.nodes.set(id, tn);
+    // The state machine restarts from the snapshot (entries after it are applied again).
+    const data = decoder.decode(old.storage.storedSnapshot().data);
+    const tn: TestNode = { id, storage: old.storage, node: new RawNode(config), applied: data === '' ? [] : data.split(','), confState: old.confState, config };
+    this.#register(tn);
     return tn;
   }
 
@@ -132,6 +192,11 @@ export class Cluster {
     }
     const cc = e.type === EntryType.ConfChangeV2 ? decodeConfChangeV2(e.data) : confChangeV1ToV2(decodeConfChangeV1(e.data));
     tn.confState = tn.node.applyConfChange(cc);
+  }
+
+  /** Queues messages for delivery. */
+  send(ms: readonly Message[]): void {
+    for (const m of ms) this.queue.push(m);
   }
 
   /** Delivers queued messages addressed to `to` (all when undefined) that pass the filter. */

@@ -11,7 +11,7 @@ import { StateRole } from '../contract.js';
 import { decodeConfChangeV1, decodeConfChangeV2, confChangeV1ToV2, parseConfChanges } from '../conf-change.js';
 import { describeEntry, describeHardState, describeMessage, describeMessageType, describeReady, describeRole } from '../describe.js';
 import type { Logger } from '../logger.js';
-import { MemoryStorage } from '../memory-storage.js';
+import { TestStorage } from './cluster.js';
 import { SeededRng } from '../prng.js';
 import type { RawNodeConfig } from '../raw-node.js';
 import { RawNode } from '../raw-node.js';
@@ -55,7 +55,7 @@ interface AppliedState {
 interface EnvNode {
   readonly id: NodeId;
   node: RawNode;
-  readonly storage: MemoryStorage;
+  readonly storage: TestStorage;
   config: RawNodeConfig;
   /** The state machine after each applied index: an "appender" of payloads. */
   readonly history: AppliedState[];
@@ -118,7 +118,14 @@ export class InteractionEnv {
     'deliver-msgs': (c) => this.#ids(c).forEach((id) => this.#deliverWithHeader(id, c, c.args.length > 1)),
     'drop-msgs': (c) => this.#dropMsgs(c),
     stabilize: (c) => this.#stabilize(c.args.length === 0 ? this.nodes.map((n) => n.id) : this.#ids(c)),
-    'tick-election': (c) => this.#tickN(c, (n) => n.config.electionTicks),
+    // A leader ticks one election timeout (check-quorum, transfer timeout); others tick until their
+    // randomized election timeout fires.
+    'tick-election': (c) =>
+      this.#tickN(c, (n) => {
+        const r = n.node.raft;
+        if (r.state === StateRole.Leader) return n.config.electionTicks;
+        return Math.max(1, r.randomizedElectionTimeout - r.electionElapsed);
+      }),
     'tick-heartbeat': (c) => this.#tickN(c, (n) => n.config.heartbeatTicks),
     tick: (c) => this.#tickN(c, () => Number(c.kv.get('n') ?? '1')),
     status: (c) => this.#status(this.#node(c.args[0])),
@@ -157,15 +164,22 @@ export class InteractionEnv {
     for (let i = 0; i < n; i++) {
       const id = BigInt(this.nodes.length + 1);
       const cs: ConfState = { voters, learners, votersOutgoing: [], learnersNext: [], autoLeave: false };
-      const storage = new MemoryStorage(index === 0 ? { confState: cs } : {});
+      const storage = new TestStorage(index === 0 ? { confState: cs } : {});
       if (index > 0) storage.applySnapshot({ data: new Uint8Array(), metadata: { confState: cs, index, term: 1 } });
       const config = this.#config(id, storage, c, 0);
       const history: AppliedState[] = [{ index, term: index > 0 ? 1 : 0, confState: cs, data: '' }];
+      // A follower that needs a snapshot gets one of the state as applied now (with its configuration).
+      storage.onSnapshot = () => {
+        const last = history[history.length - 1] as AppliedState;
+        if (last.index > storage.storedSnapshot().metadata.index) {
+          storage.createSnapshot(last.index, { confState: last.confState, data: enc.encode(last.data) });
+        }
+      };
       this.nodes.push({ id, node: new RawNode(config), storage, config, history });
     }
   }
 
-  #config(id: NodeId, storage: MemoryStorage, c: Command, appliedIndex: number): RawNodeConfig {
+  #config(id: NodeId, storage: TestStorage, c: Command, appliedIndex: number): RawNodeConfig {
     const num = (k: string, d: number): number => Number(c.kv.get(k) ?? d);
     return {
       id,
@@ -335,14 +349,16 @@ export class InteractionEnv {
   #compact(n: EnvNode, index: number): void {
     const st = n.history.find((h) => h.index === index);
     if (st === undefined) throw new Error(`node ${n.id} has not applied index ${index}`);
-    n.storage.createSnapshot(index, { confState: st.confState, data: enc.encode(st.data) });
+    if (index > n.storage.storedSnapshot().metadata.index) {
+      n.storage.createSnapshot(index, { confState: st.confState, data: enc.encode(st.data) });
+    }
     n.storage.compact(index);
     this.#raftLog(n);
   }
 
   /** Crash and restart: whatever was not persisted (unstable entries, messages in the node) is lost. */
   #restart(n: EnvNode): void {
-    const applied = Math.max(n.storage.snapshot().metadata.index, (n.history[n.history.length - 1] as AppliedState).index);
+    const applied = Math.max(n.storage.storedSnapshot().metadata.index, (n.history[n.history.length - 1] as AppliedState).index);
     n.config = { ...n.config, appliedIndex: applied };
     n.node = new RawNode(n.config);
   }
@@ -362,7 +378,7 @@ export class InteractionEnv {
   }
 
   snapshotOf(id: NodeId): Snapshot {
-    return this.#node(String(id)).storage.snapshot();
+    return this.#node(String(id)).storage.storedSnapshot();
   }
 }
 

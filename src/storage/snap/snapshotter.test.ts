@@ -5,7 +5,14 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EntryType, type Snapshot } from '../../raft/types.js';
 import { Wal } from '../wal/wal.js';
-import { SnapError, type SnapLogger, Snapshotter, decodeSnapFile, encodeSnapFile, snapFileName } from './snapshotter.js';
+import {
+  SnapError,
+  type SnapLogger,
+  Snapshotter,
+  decodeSnapFile,
+  encodeSnapFile,
+  snapFileName,
+} from './snapshotter.js';
 
 const roots: string[] = [];
 after(() => {
@@ -24,7 +31,13 @@ function snap(term: number, index: number, data = `membership@${index}`): Snapsh
     metadata: {
       term,
       index,
-      confState: { voters: [1n, 0xffffffffffffffffn], learners: [3n], votersOutgoing: [], learnersNext: [], autoLeave: false },
+      confState: {
+        voters: [1n, 0xffffffffffffffffn],
+        learners: [3n],
+        votersOutgoing: [],
+        learnersNext: [],
+        autoLeave: false,
+      },
     },
   };
 }
@@ -68,7 +81,8 @@ describe('snapshotter', () => {
     const s = new Snapshotter(dir, { logger });
     for (const [t, i] of [[1, 5], [1, 9], [2, 14]] as const) s.save(snap(t, i));
     assert.deepStrictEqual(s.loadNewestAvailable([{ index: 5, term: 1 }, { index: 9, term: 1 }]), snap(1, 9));
-    assert.deepStrictEqual(s.loadNewestAvailable([{ index: 14, term: 1 }, { index: 5, term: 1 }]), snap(1, 5), 'term must match too');
+    const termDiffers = [{ index: 14, term: 1 }, { index: 5, term: 1 }];
+    assert.deepStrictEqual(s.loadNewestAvailable(termDiffers), snap(1, 5), 'term must match too');
     assert.equal(s.loadNewestAvailable([{ index: 7, term: 1 }]), null);
     assert.deepStrictEqual(logger.warnings, []);
     assert.equal(snapFiles(dir).length, 3, 'skipped files are left alone');
@@ -140,7 +154,9 @@ describe('snapshotter', () => {
     const snapDir = path.join(root, 'member', 'snap');
     const quiet = { info: () => {}, warn: () => {} };
     const wal = Wal.create(walDir, { metadata: { memberId: 1n, clusterId: 2n }, segmentBytes: 8192, logger: quiet });
-    const entries = Array.from({ length: 30 }, (_, i) => ({ term: 1, index: i + 1, type: EntryType.Normal, data: Uint8Array.of(i + 1) }));
+    const entries = Array.from({ length: 30 }, (_, i) => {
+      return { term: 1, index: i + 1, type: EntryType.Normal, data: Uint8Array.of(i + 1) };
+    });
     wal.save({ entries, hardState: { term: 1, vote: 1n, commit: 25 }, mustSync: true });
     const snapshotter = new Snapshotter(snapDir, { logger: quiet });
     for (const index of [10, 20, 28]) {

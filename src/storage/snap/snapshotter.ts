@@ -56,6 +56,7 @@ export interface SnapshotterOptions {
   readonly logger?: SnapLogger;
 }
 
+const sameSnapshot = (a: SnapshotRef, b: SnapshotRef): boolean => a.index === b.index && a.term === b.term;
 const hex16 = (n: number): string => n.toString(16).padStart(16, '0');
 
 export function snapFileName(ref: SnapshotRef): string {
@@ -158,7 +159,7 @@ export class Snapshotter {
   loadNewestAvailable(walSnapshots?: readonly SnapshotRef[]): Snapshot | null {
     for (const name of this.snapNames()) {
       const ref = parseSnapFileName(name) as SnapshotRef;
-      if (walSnapshots !== undefined && !walSnapshots.some((s) => s.index === ref.index && s.term === ref.term)) continue;
+      if (walSnapshots !== undefined && !walSnapshots.some((s) => sameSnapshot(s, ref))) continue;
       const snapshot = this.#loadOrSetAside(name, ref);
       if (snapshot !== null) return snapshot;
     }
@@ -188,7 +189,8 @@ export class Snapshotter {
     } catch (err) {
       if (!(err instanceof SnapError)) throw err;
       fs.renameSync(file, file + BROKEN_SUFFIX);
-      this.#logger.warn({ path: file, 'broken-path': file + BROKEN_SUFFIX, error: err.message }, 'renamed to a broken snap file');
+      const fields = { path: file, 'broken-path': file + BROKEN_SUFFIX, error: err.message };
+      this.#logger.warn(fields, 'renamed to a broken snap file');
       return null;
     }
   }

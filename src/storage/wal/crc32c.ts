@@ -22,13 +22,21 @@ const TABLE = ((): Int32Array => {
   return t;
 })();
 
-/** CRC-32C of `bytes`, continuing from `crc` (0 to start). */
-export function crc32c(bytes: Uint8Array, crc = 0): number {
+export interface Crc32cSpan {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * CRC-32C of `bytes` (or of `span` of it: no subarray to allocate per record on the replay path),
+ * starting from 0.
+ */
+export function crc32c(bytes: Uint8Array, span?: Crc32cSpan): number {
   const t = TABLE;
-  const n = bytes.length;
-  const end8 = n - (n & 7);
-  let c = ~crc;
-  let i = 0;
+  let i = span === undefined ? 0 : span.start;
+  const n = span === undefined ? bytes.length : span.end;
+  const end8 = n - ((n - i) & 7);
+  let c = ~0;
   for (; i < end8; i += 8) {
     c ^= (bytes[i] as number) | ((bytes[i + 1] as number) << 8) | ((bytes[i + 2] as number) << 16) |
       ((bytes[i + 3] as number) << 24);

@@ -35,6 +35,9 @@ const SECTOR_BYTES = 512;
 /** Zero runs shorter than this inside a damaged region may be padding or data, not a lost sector. */
 const ZERO_CHUNK_BYTES_MIN = 16;
 
+/** Reused for every CRC on the write path. */
+const writeSpan = { start: 0, end: 0 };
+
 export const alignUp = (n: number): number => Math.ceil(n / RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES;
 
 /** Append one framed record whose payload `writePayload` writes into the same buffer. */
@@ -48,16 +51,27 @@ export function writeRecord(w: ByteWriter, type: RecordType, writePayload: (w: B
   }
   w.patchU32(start + 4, payloadBytes);
   w.patchU32(start + 8, type);
-  w.patchU32(start, crc32c(w.view().subarray(start + 4)));
+  writeSpan.start = start + 4;
+  writeSpan.end = w.length;
+  w.patchU32(start, crc32c(w.view(), writeSpan));
   w.zeros(alignUp(RECORD_HEADER_BYTES + payloadBytes) - RECORD_HEADER_BYTES - payloadBytes);
 }
 
 export type RecordRead =
-  | { readonly status: 'ok'; readonly type: RecordType; readonly payloadStart: number; readonly payloadEnd: number; readonly next: number }
+  | {
+      readonly status: 'ok';
+      readonly type: RecordType;
+      readonly payloadStart: number;
+      readonly payloadEnd: number;
+      /** Where the next record starts (past the padding). */
+      readonly next: number;
+    }
   | { readonly status: 'end' }
   | { readonly status: 'bad'; readonly reason: string };
 
 const END: RecordRead = { status: 'end' };
+/** Reused for every CRC on the read path. */
+const span = { start: 0, end: 0 };
 
 /** Decode the frame at `at`. Never reads outside `buf`. */
 export function readRecordAt(buf: Buffer, at: number): RecordRead {
@@ -69,10 +83,17 @@ export function readRecordAt(buf: Buffer, at: number): RecordRead {
   if (length > RECORD_PAYLOAD_BYTES_MAX) return bad(`record length ${length} over the limit`);
   const payloadStart = at + RECORD_HEADER_BYTES;
   const payloadEnd = payloadStart + length;
-  if (payloadEnd > buf.length) return bad(`truncated record: ${length} payload bytes, ${buf.length - payloadStart} left`);
-  const crc = crc32c(buf.subarray(at + 4, payloadEnd));
+  if (payloadEnd > buf.length) {
+    return bad(`truncated record: ${length} payload bytes, ${buf.length - payloadStart} left`);
+  }
+  span.start = at + 4;
+  span.end = payloadEnd;
+  const crc = crc32c(buf, span);
   if (crc !== buf.readUInt32LE(at)) return bad('record crc mismatch');
-  return { status: 'ok', type: typeWord as RecordType, payloadStart, payloadEnd, next: at + alignUp(RECORD_HEADER_BYTES + length) };
+  const next = at + alignUp(RECORD_HEADER_BYTES + length);
+  // Padding is written as zeros; checking it leaves no byte of a record unchecked.
+  if (!isZero(buf, payloadEnd, Math.min(next, buf.length))) return bad('non-zero record padding');
+  return { status: 'ok', type: typeWord as RecordType, payloadStart, payloadEnd, next };
 }
 
 function bad(reason: string): RecordRead {

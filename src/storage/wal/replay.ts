@@ -40,10 +40,16 @@ export type RecordVisitor = (type: RecordType, payload: ByteReader, offset: numb
  */
 export function scanSegment(buf: Buffer, file: string, isLast: boolean, visit: RecordVisitor): SegmentScan {
   let at = 0;
+  const payload = new ByteReader(buf);
   for (;;) {
     const rec = readRecordAt(buf, at);
     if (rec.status === 'ok') {
-      visitChecked(file, at, () => visit(rec.type, new ByteReader(buf, { start: rec.payloadStart, end: rec.payloadEnd }), at));
+      payload.reset(rec.payloadStart, rec.payloadEnd);
+      try {
+        visit(rec.type, payload, at);
+      } catch (err) {
+        throw asCorrupt(err, file, at);
+      }
       at = rec.next;
       continue;
     }
@@ -62,15 +68,11 @@ export function scanSegment(buf: Buffer, file: string, isLast: boolean, visit: R
   }
 }
 
-function visitChecked(file: string, offset: number, fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    // The CRC matched, so the bytes are what was written: a payload that does not decode is a format bug
-    // or a foreign file, never a torn write.
-    if (err instanceof CodecError) throw new WalError('corrupt', `bad record payload: ${err.message}`, { file, offset });
-    throw err;
-  }
+function asCorrupt(err: unknown, file: string, offset: number): unknown {
+  // The CRC matched, so the bytes are what was written: a payload that does not decode is a format bug or
+  // a foreign file, never a torn write.
+  if (!(err instanceof CodecError)) return err;
+  return new WalError('corrupt', `bad record payload: ${err.message}`, { file, offset });
 }
 
 export interface ReplayOptions {
@@ -176,7 +178,8 @@ export class Replay {
     const snap = this.#options.snapshot;
     if (marker.index !== snap.index) return;
     if (marker.term !== snap.term) {
-      this.#fail('snapshot-mismatch', `marker at index ${marker.index} has term ${marker.term}, not ${snap.term}`, offset);
+      const detail = `marker at index ${marker.index} has term ${marker.term}, not ${snap.term}`;
+      this.#fail('snapshot-mismatch', detail, offset);
     }
     this.snapshotFound = true;
   }

@@ -33,11 +33,14 @@ export function parseSegmentName(name: string): SegmentName | null {
   return { seq, startIndex, name };
 }
 
-/** The segments in `dir` by sequence, checked to form one unbroken run. Leftover .tmp files are removed. */
-export function listSegments(dir: string): SegmentName[] {
+/**
+ * The segments in `dir` by sequence, checked to form one unbroken run. With `removeTemporary`, the .tmp
+ * files of a cut a crash interrupted are removed (only the WAL's owner may: a live one could be mid-cut).
+ */
+export function listSegments(dir: string, options: { removeTemporary: boolean }): SegmentName[] {
   const segments: SegmentName[] = [];
   for (const name of fs.readdirSync(dir)) {
-    if (name.endsWith(`.wal${TMP_SUFFIX}`)) {
+    if (options.removeTemporary && name.endsWith(`.wal${TMP_SUFFIX}`)) {
       fs.rmSync(path.join(dir, name), { force: true });
       continue;
     }
@@ -49,7 +52,8 @@ export function listSegments(dir: string): SegmentName[] {
     const prev = segments[i - 1] as SegmentName;
     const cur = segments[i] as SegmentName;
     if (cur.seq !== prev.seq + 1 || cur.startIndex < prev.startIndex) {
-      throw new WalError('corrupt', `segment ${cur.name} does not follow ${prev.name}`, { file: path.join(dir, cur.name) });
+      const file = path.join(dir, cur.name);
+      throw new WalError('corrupt', `segment ${cur.name} does not follow ${prev.name}`, { file });
     }
   }
   return segments;

@@ -20,7 +20,8 @@ export class WalError extends Error {
   readonly offset: number | null;
 
   constructor(kind: WalErrorKind, detail: string, place: WalErrorPlace = {}) {
-    const where = place.file === undefined ? '' : ` (${place.file}${place.offset === undefined ? '' : ` at offset ${place.offset}`})`;
+    const at = place.offset === undefined ? '' : ` at offset ${place.offset}`;
+    const where = place.file === undefined ? '' : ` (${place.file}${at})`;
     super(`wal: ${kind}: ${detail}${where}`);
     this.name = 'WalError';
     this.kind = kind;

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { EntryType, type Entry, type HardState } from '../../raft/types.js';
 import { RECORD_HEADER_BYTES, RecordType, readRecordAt } from './record.js';
 import { Wal, WalError, type WalLogger, type WalMetadata } from './wal.js';
@@ -47,6 +48,7 @@ function capture(): WalLogger & { lines: LogLine[] } {
 }
 
 const quiet = (): WalLogger => capture();
+const walError = (kind: string) => (e: unknown): boolean => e instanceof WalError && e.kind === kind;
 const ZERO_SNAP = { index: 0, term: 0 } as const;
 
 function open(dir: string, snapshot: { index: number; term: number } = ZERO_SNAP, logger: WalLogger = quiet()) {
@@ -122,11 +124,15 @@ describe('wal: basics', () => {
   it('refuses to create over an existing WAL, to open a missing one, and to write when closed', () => {
     const dir = tempDir();
     const wal = create(dir);
-    assert.throws(() => create(dir), (e: unknown) => e instanceof WalError && e.kind === 'exists');
+    assert.throws(() => create(dir), walError('exists'));
     wal.close();
     wal.close();
-    assert.throws(() => wal.save({ entries: range(1, 1), mustSync: true }), (e: unknown) => e instanceof WalError && e.kind === 'closed');
-    assert.throws(() => open(path.join(dir, 'missing')), (e: unknown) => e instanceof WalError && e.kind === 'not-found');
+    assert.throws(() => wal.save({ entries: range(1, 1), mustSync: true }), walError('closed'));
+    assert.throws(() => open(path.join(dir, 'missing')), walError('not-found'));
+    const empty = tempDir();
+    fs.mkdirSync(empty, { recursive: true });
+    create(empty).close();
+    assert.deepStrictEqual(segmentFiles(empty), ['0000000000000000-0000000000000000.wal'], 'an empty dir is fine');
   });
 
   it('checks the identity on open', () => {
@@ -135,7 +141,7 @@ describe('wal: basics', () => {
     const other = { memberId: META.memberId + 1n, clusterId: META.clusterId };
     assert.throws(
       () => Wal.open(dir, { snapshot: ZERO_SNAP, metadata: other, logger: quiet() }),
-      (e: unknown) => e instanceof WalError && e.kind === 'metadata-mismatch' && /member 8e9e05c52164694d/.test(e.message),
+      (e: unknown) => walError('metadata-mismatch')(e) && /member 8e9e05c52164694d/.test(String(e)),
     );
     const ok = Wal.open(dir, { snapshot: ZERO_SNAP, metadata: META, logger: quiet() });
     ok.wal.close();
@@ -145,7 +151,7 @@ describe('wal: basics', () => {
     const dir = tempDir();
     const wal = create(dir);
     const big: Entry = { index: 1, term: 1, type: EntryType.Normal, data: new Uint8Array(10 * 1024 * 1024 + 1) };
-    assert.throws(() => wal.save({ entries: [big], mustSync: true }), (e: unknown) => e instanceof WalError && e.kind === 'record-too-large');
+    assert.throws(() => wal.save({ entries: [big], mustSync: true }), walError('record-too-large'));
     wal.save({ entries: range(1, 1), mustSync: true });
     wal.close();
     const opened = open(dir);
@@ -202,8 +208,8 @@ describe('wal: raft semantics', () => {
     assert.deepStrictEqual(opened.entries, range(13, 22, 2));
     assert.deepStrictEqual(opened.hardState, { term: 2, vote: 1n, commit: 20 });
     opened.wal.close();
-    assert.throws(() => open(dir, { index: 13, term: 2 }), (e: unknown) => e instanceof WalError && e.kind === 'snapshot-not-found');
-    assert.throws(() => open(dir, { index: 12, term: 1 }), (e: unknown) => e instanceof WalError && e.kind === 'snapshot-mismatch');
+    assert.throws(() => open(dir, { index: 13, term: 2 }), walError('snapshot-not-found'));
+    assert.throws(() => open(dir, { index: 12, term: 1 }), walError('snapshot-mismatch'));
     assert.deepStrictEqual(Wal.readSnapshotMarkers(dir), [{ index: 0, term: 0 }, { index: 12, term: 2 }]);
   });
 
@@ -274,7 +280,9 @@ describe('wal: segments', () => {
   it('releases segments below a snapshot, keeping segmentFilesMax files and what open needs', () => {
     const dir = tempDir();
     const wal = Wal.create(dir, { metadata: META, segmentBytes: SEGMENT_BYTES, segmentFilesMax: 2, logger: quiet() });
-    for (let i = 1; i <= 120; i++) wal.save({ entries: [entry(i, 1, 300)], hardState: { term: 1, vote: 1n, commit: i }, mustSync: false });
+    for (let i = 1; i <= 120; i++) {
+      wal.save({ entries: [entry(i, 1, 300)], hardState: { term: 1, vote: 1n, commit: i }, mustSync: false });
+    }
     const before = wal.segmentNames;
     assert.ok(before.length >= 5);
     wal.saveSnapshotMarker({ index: 110, term: 1 });
@@ -291,7 +299,7 @@ describe('wal: segments', () => {
     const opened = open(dir, { index: 110, term: 1 });
     assert.deepStrictEqual(opened.entries, range(111, 122, 1, 300));
     opened.wal.close();
-    assert.throws(() => open(dir), (e: unknown) => e instanceof WalError && e.kind === 'snapshot-not-found');
+    assert.throws(() => open(dir), walError('snapshot-not-found'));
   });
 
   it('never deletes below segmentFilesMax, and deletes later released segments when a cut adds one', () => {
@@ -351,7 +359,8 @@ describe('wal: crash recovery', () => {
     let checked = 0;
     for (const mode of ['truncate', 'zero'] as const) {
       for (let cut = from; cut <= end + 4; cut++) {
-        rewrite(file, mode === 'truncate' ? original.subarray(0, cut) : Buffer.concat([original.subarray(0, cut), Buffer.alloc(original.length - cut)]));
+        const zeros = Buffer.alloc(mode === 'truncate' ? 0 : original.length - cut);
+        rewrite(file, Buffer.concat([original.subarray(0, cut), zeros]));
         const complete = recs.filter((r) => r.payloadEnd <= cut);
         const expectedEntries = entries.slice(0, complete.filter((r) => r.type === RecordType.Entry).length);
         const logger = capture();
@@ -360,7 +369,8 @@ describe('wal: crash recovery', () => {
         const validEnd = complete.length === recs.length ? end : (recs[complete.length] as { offset: number }).offset;
         const torn = original.subarray(validEnd, Math.max(validEnd, cut)).some((b) => b !== 0);
         const warned = logger.lines.filter((l) => l.level === 'warn');
-        assert.deepStrictEqual(warned.map((l) => l.msg), torn ? ['discarded a torn record at the tail of the WAL'] : [], `${mode} at ${cut}: log line`);
+        const expectedLog = torn ? ['discarded a torn record at the tail of the WAL'] : [];
+        assert.deepStrictEqual(warned.map((l) => l.msg), expectedLog, `${mode} at ${cut}: log line`);
         if (cut % 29 === 0) {
           const next = entry(expectedEntries.length + 1, 2);
           opened.wal.save({ entries: [next], mustSync: true });
@@ -415,7 +425,9 @@ describe('wal: crash recovery', () => {
     const recs = records(sealed);
     const victim = recs[recs.length - 1] as { offset: number };
     flipByte(sealed, victim.offset + 5);
-    assert.throws(() => open(dir), (e: unknown) => e instanceof WalError && e.kind === 'corrupt' && e.file === sealed && e.offset === victim.offset);
+    assert.throws(() => open(dir), (e: unknown) => {
+      return e instanceof WalError && e.kind === 'corrupt' && e.file === sealed && e.offset === victim.offset;
+    });
   });
 
   it('treats a lost sector followed by intact (unsynced) records as torn, and never resurrects them', () => {
@@ -428,7 +440,8 @@ describe('wal: crash recovery', () => {
     // Lose one whole sector in the middle: what a crash mid-write can leave when the disk persisted later
     // sectors of the same unsynced write but not this one. Records after it are intact.
     const sector = 3 * 512;
-    assert.ok((recs[recs.length - 1] as { offset: number }).offset > sector + 1024, 'intact records follow the lost sector');
+    const lastOffset = (recs[recs.length - 1] as { offset: number }).offset;
+    assert.ok(lastOffset > sector + 1024, 'intact records follow the lost sector');
     const buf = fs.readFileSync(file);
     buf.fill(0, sector, sector + 512);
     rewrite(file, buf);
@@ -446,6 +459,39 @@ describe('wal: crash recovery', () => {
     const again = open(dir);
     assert.deepStrictEqual(again.entries, [...range(1, kept, 1, 300), entry(kept + 1, 3, 8)]);
     again.wal.close();
+  });
+});
+
+describe('wal: damage anywhere', () => {
+  it('either recovers a prefix of what was written or throws a WalError, never anything else', () => {
+    const dir = tempDir();
+    const wal = create(dir);
+    for (let i = 1; i <= 100; i += 4) wal.save({ entries: range(i, i + 3, 1, 150), mustSync: false });
+    wal.close();
+    const files = segmentFiles(dir).map((n) => path.join(dir, n));
+    assert.ok(files.length >= 3);
+    const originals = files.map((f) => fs.readFileSync(f));
+    const all = range(1, 100, 1, 150);
+    fc.assert(
+      fc.property(fc.nat(), fc.nat(), fc.integer({ min: 1, max: 255 }), (fileNo, at, mask) => {
+        files.forEach((f, i) => rewrite(f, originals[i] as Buffer));
+        const file = files[fileNo % files.length] as string;
+        const buf = Buffer.from(originals[fileNo % files.length] as Buffer);
+        const used = records(file).at(-1)?.payloadEnd ?? buf.length;
+        const i = at % used;
+        buf[i] = (buf[i] as number) ^ mask;
+        rewrite(file, buf);
+        try {
+          const opened = open(dir);
+          opened.wal.close();
+          assert.deepStrictEqual(opened.entries, all.slice(0, opened.entries.length));
+          assert.equal(file, files.at(-1), 'only damage in the last segment can be recovered from');
+        } catch (err) {
+          if (!(err instanceof WalError)) throw err;
+        }
+      }),
+      { seed: 4242, numRuns: 150 },
+    );
   });
 });
 

@@ -52,7 +52,7 @@ export interface WalLogger {
 export interface WalOptions {
   /** Preallocated size of each segment (default 64 MiB). */
   readonly segmentBytes?: number;
-  /** Keep at least this many segment files even once released (etcd's --max-wals; default 5; Infinity: never delete). */
+  /** Segment files kept even once released (etcd's --max-wals; default 5; Infinity: never delete). */
   readonly segmentFilesMax?: number;
   readonly logger?: WalLogger;
 }
@@ -128,7 +128,7 @@ export class Wal {
 
   /** Whether `dir` holds a WAL (at least one segment file). */
   static exists(dir: string): boolean {
-    return fs.existsSync(dir) && listSegments(dir).length > 0;
+    return fs.existsSync(dir) && listSegments(dir, { removeTemporary: false }).length > 0;
   }
 
   /**
@@ -159,12 +159,14 @@ export class Wal {
    * file and offset.
    */
   static open(dir: string, options: WalOpenOptions): WalOpenResult {
-    const segments = existingSegments(dir);
+    const segments = existingSegments(dir, true);
     const first = segmentFor(segments, options.snapshot.index);
-    const replay = new Replay({ snapshot: options.snapshot, collectEntries: true, expectedMetadata: options.metadata ?? null });
+    const expectedMetadata = options.metadata ?? null;
+    const replay = new Replay({ snapshot: options.snapshot, collectEntries: true, expectedMetadata });
     const tail = replaySegments(dir, segments.slice(first), replay);
     if (!replay.snapshotFound) {
-      throw new WalError('snapshot-not-found', `no marker for snapshot ${options.snapshot.index}/${options.snapshot.term}`);
+      const { index, term } = options.snapshot;
+      throw new WalError('snapshot-not-found', `no marker for snapshot at index ${index}, term ${term}`);
     }
     const last = segments[segments.length - 1] as SegmentName;
     const fd = fs.openSync(path.join(dir, last.name), 'r+');
@@ -186,7 +188,7 @@ export class Wal {
    * For the snapshotter's loadNewestAvailable.
    */
   static readSnapshotMarkers(dir: string): WalSnapshot[] {
-    const segments = existingSegments(dir);
+    const segments = existingSegments(dir, false);
     const replay = new Replay({ snapshot: { index: 0, term: 0 }, collectEntries: false, expectedMetadata: null });
     replaySegments(dir, segments, replay);
     return replay.markers.filter((m) => m.index <= replay.hardState.commit);
@@ -329,9 +331,9 @@ function checkEntries(entries: readonly Entry[], lastIndex: number): void {
   }
 }
 
-function existingSegments(dir: string): SegmentName[] {
+function existingSegments(dir: string, removeTemporary: boolean): SegmentName[] {
   if (!fs.existsSync(dir)) throw new WalError('not-found', `no WAL directory ${dir}`);
-  const segments = listSegments(dir);
+  const segments = listSegments(dir, { removeTemporary });
   if (segments.length === 0) throw new WalError('not-found', `no WAL segments in ${dir}`);
   return segments;
 }

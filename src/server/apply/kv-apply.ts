@@ -1,0 +1,347 @@
+/**
+ * Executes etcd's KV requests against the MVCC store with etcd 3.4's semantics (etcdserver/apply.go),
+ * producing the response messages. Response headers carry only the revision; the caller fills cluster id,
+ * member id and raft term of the top-level header (etcd leaves the headers of responses nested in a txn as
+ * they are here: revision only, and all zero for a nested txn).
+ *
+ * Writes return the change events of their write txn, for watchers.
+ * Request checks that need no store (empty keys, duplicate keys, too many ops) are api/kv-validate.ts's;
+ * those that do (lease exists, key exists for ignore_*, revisions of ranges in a txn) are made here.
+ */
+import { assert } from '../../base/assert.js';
+import { EtcdError } from '../../base/errors.js';
+import {
+  type Compare,
+  Compare_CompareResult,
+  Compare_CompareTarget,
+  type CompactionRequest,
+  type CompactionResponse,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type PutRequest,
+  type PutResponse,
+  type RangeRequest,
+  RangeRequest_SortOrder,
+  RangeRequest_SortTarget,
+  type RangeResponse,
+  type RequestOp,
+  type ResponseHeader,
+  type ResponseOp,
+  type TxnRequest,
+  type TxnResponse,
+} from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
+import { type Event, type KeyValue } from '../../gen/etcd/mvcc/mvccpb/kv.js';
+import { type KvStore, type RangeOptions, type RangeResult, WriteTxn } from '../../mvcc/kv-store.js';
+
+/** Whether a lease exists, answered by the lessor. */
+export interface LeaseChecker {
+  exists(id: bigint): boolean;
+}
+
+export interface KvApplyOptions {
+  store: KvStore;
+  leases: LeaseChecker;
+  /** Whether write events should carry prevKv (asked once per write; watchers with prev_kv want it). */
+  prevKvInEvents?: () => boolean;
+}
+
+export interface WriteResult<R> {
+  response: R;
+  /** The changes of the write txn, in order (empty when nothing changed). */
+  events: Event[];
+}
+
+/** What a txn reads from: the store before the txn, or the txn itself (seeing its own writes). */
+interface KvView {
+  range(key: Buffer, end: Buffer | undefined, opts?: RangeOptions): RangeResult;
+}
+
+const maxSafe = BigInt(Number.MAX_SAFE_INTEGER);
+const emptyBuffer = Buffer.alloc(0);
+
+export function header(revision: number): ResponseHeader {
+  return { clusterId: 0n, memberId: 0n, revision: BigInt(revision), raftTerm: 0n };
+}
+
+/** A request's int64 revision as a store revision; beyond 2^53 it is only ever compared, so ±Infinity. */
+function revisionOf(v: bigint): number {
+  if (v > maxSafe) return Infinity;
+  if (v < -maxSafe) return -Infinity;
+  return Number(v);
+}
+
+/** etcd's mkGteRange: no range end is one key; "\0" is every key from key on (an empty end for the store). */
+export function rangeEndOf(rangeEnd: Buffer): Buffer | undefined {
+  if (rangeEnd.length === 0) return undefined;
+  if (rangeEnd.length === 1 && rangeEnd[0] === 0) return emptyBuffer;
+  return rangeEnd;
+}
+
+function compareBig(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function sorter(target: RangeRequest_SortTarget): (a: KeyValue, b: KeyValue) => number {
+  switch (target) {
+    case RangeRequest_SortTarget.KEY:
+      return (a, b) => Buffer.compare(a.key, b.key);
+    case RangeRequest_SortTarget.VERSION:
+      return (a, b) => compareBig(a.version, b.version);
+    case RangeRequest_SortTarget.CREATE:
+      return (a, b) => compareBig(a.createRevision, b.createRevision);
+    case RangeRequest_SortTarget.MOD:
+      return (a, b) => compareBig(a.modRevision, b.modRevision);
+    case RangeRequest_SortTarget.VALUE:
+      return (a, b) => Buffer.compare(a.value, b.value);
+    default:
+      throw new EtcdError('InvalidSortOption');
+  }
+}
+
+/** etcd sorts what the store returns in key order; ties keep key order (Array.prototype.sort is stable). */
+function sortKvs(kvs: KeyValue[], req: RangeRequest): void {
+  let order = req.sortOrder;
+  if (req.sortTarget !== RangeRequest_SortTarget.KEY && order === RangeRequest_SortOrder.NONE) order = RangeRequest_SortOrder.ASCEND;
+  if (order === RangeRequest_SortOrder.NONE) return;
+  const cmp = sorter(req.sortTarget);
+  if (order === RangeRequest_SortOrder.ASCEND) kvs.sort(cmp);
+  else if (order === RangeRequest_SortOrder.DESCEND) kvs.sort((a, b) => cmp(b, a));
+  else throw new EtcdError('InvalidSortOption');
+}
+
+function filterKvs(kvs: KeyValue[], req: RangeRequest): KeyValue[] {
+  return kvs.filter(
+    (kv) =>
+      (req.maxModRevision === 0n || kv.modRevision <= req.maxModRevision) &&
+      (req.minModRevision === 0n || kv.modRevision >= req.minModRevision) &&
+      (req.maxCreateRevision === 0n || kv.createRevision <= req.maxCreateRevision) &&
+      (req.minCreateRevision === 0n || kv.createRevision >= req.minCreateRevision),
+  );
+}
+
+/** etcd's Range: fetch one more than the limit (or all, when sorting or filtering), then cut. */
+export function applyRange(view: KvView, req: RangeRequest): RangeResponse {
+  const limit = req.limit > 0n ? Number(req.limit > 1n << 31n ? 1n << 31n : req.limit) : 0;
+  const fetchAll =
+    req.sortOrder !== RangeRequest_SortOrder.NONE ||
+    req.minModRevision !== 0n ||
+    req.maxModRevision !== 0n ||
+    req.minCreateRevision !== 0n ||
+    req.maxCreateRevision !== 0n;
+  const rr = view.range(req.key, rangeEndOf(req.rangeEnd), {
+    revision: revisionOf(req.revision),
+    limit: fetchAll || limit === 0 ? 0 : limit + 1,
+    countOnly: req.countOnly,
+  });
+  let kvs = filterKvs(rr.kvs, req);
+  sortKvs(kvs, req);
+  let more = false;
+  if (limit > 0 && kvs.length > limit) {
+    kvs = kvs.slice(0, limit);
+    more = true;
+  }
+  if (req.keysOnly) kvs = kvs.map((kv) => ({ ...kv, value: emptyBuffer }));
+  return { header: header(rr.revision), kvs, more, count: BigInt(rr.count) };
+}
+
+/** etcd's Put inside a write txn (the lease was checked before). */
+function putIn(txn: WriteTxn, req: PutRequest): PutResponse {
+  let value = req.value;
+  let lease = req.lease;
+  let prevKv: KeyValue | undefined;
+  if (req.ignoreValue || req.ignoreLease || req.prevKv) {
+    const prev = txn.range(req.key, undefined).kvs[0];
+    if ((req.ignoreValue || req.ignoreLease) && prev === undefined) throw new EtcdError('KeyNotFound');
+    if (req.ignoreValue) value = prev!.value;
+    if (req.ignoreLease) lease = prev!.lease;
+    if (req.prevKv) prevKv = prev;
+  }
+  txn.put(req.key, value, lease);
+  return { header: header(txn.revision), prevKv };
+}
+
+function deleteIn(txn: WriteTxn, req: DeleteRangeRequest): DeleteRangeResponse {
+  const end = rangeEndOf(req.rangeEnd);
+  const prevKvs = req.prevKv ? txn.range(req.key, end).kvs : [];
+  const deleted = txn.deleteRange(req.key, end);
+  return { header: header(txn.revision), deleted: BigInt(deleted), prevKvs };
+}
+
+function valueOf(kv: KeyValue, c: Compare): number {
+  const u = c.targetUnion;
+  switch (c.target) {
+    case Compare_CompareTarget.VALUE:
+      return Buffer.compare(kv.value, u?.$case === 'value' ? u.value : emptyBuffer);
+    case Compare_CompareTarget.CREATE:
+      return compareBig(kv.createRevision, u?.$case === 'createRevision' ? u.value : 0n);
+    case Compare_CompareTarget.MOD:
+      return compareBig(kv.modRevision, u?.$case === 'modRevision' ? u.value : 0n);
+    case Compare_CompareTarget.VERSION:
+      return compareBig(kv.version, u?.$case === 'version' ? u.value : 0n);
+    case Compare_CompareTarget.LEASE:
+      return compareBig(kv.lease, u?.$case === 'lease' ? u.value : 0n);
+    default:
+      return 0; // etcd 3.4: an unknown target compares equal
+  }
+}
+
+/** etcd's compareKV; an unknown result holds (as in etcd 3.4). */
+function compareKv(kv: KeyValue, c: Compare): boolean {
+  const r = valueOf(kv, c);
+  switch (c.result) {
+    case Compare_CompareResult.EQUAL:
+      return r === 0;
+    case Compare_CompareResult.NOT_EQUAL:
+      return r !== 0;
+    case Compare_CompareResult.GREATER:
+      return r > 0;
+    case Compare_CompareResult.LESS:
+      return r < 0;
+    default:
+      return true;
+  }
+}
+
+const absentKv: KeyValue = { key: emptyBuffer, createRevision: 0n, modRevision: 0n, version: 0n, value: emptyBuffer, lease: 0n };
+
+/** A compare holds for every key in its range; no key at all compares as a zero KeyValue, except on VALUE. */
+function applyCompare(view: KvView, c: Compare): boolean {
+  const { kvs } = view.range(c.key, rangeEndOf(c.rangeEnd));
+  if (kvs.length === 0) return c.target !== Compare_CompareTarget.VALUE && compareKv(absentKv, c);
+  return kvs.every((kv) => compareKv(kv, c));
+}
+
+/**
+ * The branch taken by the txn and by each nested txn on it, depth first, all decided against the state
+ * before the txn (etcd's compareToPath: nested compares do not see the outer txn's writes).
+ */
+function txnPath(view: KvView, req: TxnRequest): boolean[] {
+  const ok = req.compare.every((c) => applyCompare(view, c));
+  const path = [ok];
+  for (const op of ok ? req.success : req.failure) {
+    if (op.request?.$case === 'requestTxn') path.push(...txnPath(view, op.request.value));
+  }
+  return path;
+}
+
+/** Visits the ops on the path (nested txns' ops included); returns how many path entries it consumed. */
+function walkPath(req: TxnRequest, path: boolean[], at: number, fn: (op: RequestOp) => void): number {
+  let next = at + 1;
+  for (const op of path[at] ? req.success : req.failure) {
+    if (op.request?.$case === 'requestTxn') next = walkPath(op.request.value, path, next, fn);
+    else fn(op);
+  }
+  return next;
+}
+
+function isReadOnly(req: TxnRequest): boolean {
+  return [...req.success, ...req.failure].every((op) => op.request?.$case === 'requestRange');
+}
+
+export class KvApplier {
+  readonly #store: KvStore;
+  readonly #leases: LeaseChecker;
+  readonly #prevKvInEvents: () => boolean;
+
+  constructor(opts: KvApplyOptions) {
+    this.#store = opts.store;
+    this.#leases = opts.leases;
+    this.#prevKvInEvents = opts.prevKvInEvents ?? (() => false);
+  }
+
+  /** A read outside any txn (serializable or after a ReadIndex: the caller's concern). */
+  range(req: RangeRequest): RangeResponse {
+    return applyRange(this.#store, req);
+  }
+
+  put(req: PutRequest): WriteResult<PutResponse> {
+    if (req.lease !== 0n && !this.#leases.exists(req.lease)) throw new EtcdError('LeaseNotFound');
+    return this.#inWrite((txn) => putIn(txn, req));
+  }
+
+  deleteRange(req: DeleteRangeRequest): WriteResult<DeleteRangeResponse> {
+    return this.#inWrite((txn) => deleteIn(txn, req));
+  }
+
+  #inWrite<R>(fn: (txn: WriteTxn) => R): WriteResult<R> {
+    const txn = this.#store.write({ prevKv: this.#prevKvInEvents() });
+    try {
+      const response = fn(txn);
+      return { response, events: txn.end().events };
+    } catch (err) {
+      // Every expected error is raised by a check made before the first write.
+      assert(!txn.changed, () => `a request failed after writing: ${String(err)}`);
+      txn.end();
+      throw err;
+    }
+  }
+
+  /** A txn: one revision for all its writes (none if nothing changed); failed checks change nothing. */
+  txn(req: TxnRequest): WriteResult<TxnResponse> {
+    const path = txnPath(this.#store, req);
+    this.#checkOps(req, path);
+    if (isReadOnly(req)) {
+      const response = this.#applyTxn(this.#store, req, path, 0).response;
+      response.header = header(this.#store.revision);
+      return { response, events: [] };
+    }
+    return this.#inWrite((txn) => {
+      const response = this.#applyTxn(txn, req, path, 0).response;
+      response.header = header(txn.revision);
+      return response;
+    });
+  }
+
+  /** etcd's checkRequests: puts first (key exists for ignore_*, lease exists), then range revisions. */
+  #checkOps(req: TxnRequest, path: boolean[]): void {
+    const store = this.#store;
+    if (!isReadOnly(req)) {
+      walkPath(req, path, 0, (op) => {
+        if (op.request?.$case !== 'requestPut') return;
+        const p = op.request.value;
+        if ((p.ignoreValue || p.ignoreLease) && store.range(p.key, undefined).kvs.length === 0) throw new EtcdError('KeyNotFound');
+        if (p.lease !== 0n && !this.#leases.exists(p.lease)) throw new EtcdError('LeaseNotFound');
+      });
+    }
+    walkPath(req, path, 0, (op) => {
+      if (op.request?.$case !== 'requestRange' || op.request.value.revision === 0n) return;
+      const rev = revisionOf(op.request.value.revision);
+      if (rev > store.revision) throw new EtcdError('FutureRev');
+      if (rev < store.compactRevision) throw new EtcdError('Compacted');
+    });
+  }
+
+  #applyTxn(view: KvView | WriteTxn, req: TxnRequest, path: boolean[], at: number): { response: TxnResponse; next: number } {
+    const succeeded = path[at]!;
+    const responses: ResponseOp[] = [];
+    let next = at + 1;
+    for (const op of succeeded ? req.success : req.failure) {
+      const r = op.request;
+      if (r === undefined) {
+        responses.push({ response: undefined });
+      } else if (r.$case === 'requestRange') {
+        responses.push({ response: { $case: 'responseRange', value: applyRange(view, r.value) } });
+      } else if (r.$case === 'requestTxn') {
+        const nested = this.#applyTxn(view, r.value, path, next);
+        next = nested.next;
+        responses.push({ response: { $case: 'responseTxn', value: nested.response } });
+      } else {
+        assert(view instanceof WriteTxn, 'a write op in a read-only txn');
+        const txn = view;
+        if (r.$case === 'requestPut') responses.push({ response: { $case: 'responsePut', value: putIn(txn, r.value) } });
+        else responses.push({ response: { $case: 'responseDeleteRange', value: deleteIn(txn, r.value) } });
+      }
+    }
+    return { response: { header: header(0), succeeded, responses }, next };
+  }
+
+  /**
+   * Compacts at the revision. Throws Compacted / FutureRev (etcd answers Compacted only after earlier
+   * compactions finished when physical is asked: await store.compactionBarrier() first to do the same).
+   * physicalDone resolves when the compacted history is removed from the backend.
+   */
+  compact(req: CompactionRequest): { response: CompactionResponse; physicalDone: Promise<void> } {
+    const { done } = this.#store.compact(revisionOf(req.revision));
+    return { response: { header: header(this.#store.revision) }, physicalDone: done };
+  }
+}
