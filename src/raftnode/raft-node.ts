@@ -44,7 +44,7 @@ export interface StateMachine {
   /** Installs a snapshot received from the leader (the follower is far behind). */
   applySnapshot(snapshot: Snapshot): void;
   /** Makes everything applied so far durable (the backend commit) before the WAL below it is released. */
-  flush(): void;
+  flush(): Promise<void>;
   /** The conf state as of the last applied entry, for snapshots. */
   confState(): ConfState;
 }
@@ -80,6 +80,7 @@ export class RaftNode {
   #timer: NodeJS.Timeout | null = null;
   #scheduled = false;
   #stopped = false;
+  #snapshotting = false;
   #appliedIndex: number;
   #snapshotIndex: number;
   #term = 0;
@@ -223,11 +224,28 @@ export class RaftNode {
   }
 
   #takeSnapshot(): void {
-    const o = this.#o;
+    if (this.#snapshotting) return;
+    this.#snapshotting = true;
     const index = this.#appliedIndex;
-    // The state itself lives in the backend; it must be durable before the log below it goes away.
-    o.stateMachine.flush();
-    const snap = o.logStore.createSnapshot(index, { confState: o.stateMachine.confState(), data: new Uint8Array(0) });
+    const confState = this.#o.stateMachine.confState();
+    // The state itself lives in the backend: it must be durable up to `index` before a snapshot file
+    // claims it and before the log below it goes away.
+    this.#o.stateMachine.flush().then(
+      () => {
+        this.#snapshotting = false;
+        if (!this.#stopped) this.#saveSnapshot(index, confState);
+      },
+      (err: unknown) => {
+        this.#snapshotting = false;
+        this.#o.log.error('failed to make the backend durable for a snapshot', { error: String(err) });
+      },
+    );
+  }
+
+  #saveSnapshot(index: number, confState: ConfState): void {
+    const o = this.#o;
+    if (index <= this.#snapshotIndex) return;
+    const snap = o.logStore.createSnapshot(index, { confState, data: new Uint8Array(0) });
     o.snapshotter.save(snap);
     o.wal.saveSnapshotMarker({ index, term: snap.metadata.term });
     this.#snapshotIndex = index;

@@ -9,7 +9,7 @@ import type { Logger } from '../base/logger.js';
 import { RaftRequest } from '../gen/etcdts/internal.js';
 import { ConfChangeType, EntryType, type ConfChangeV2, type ConfState, type Entry, type Snapshot } from '../raft/types.js';
 import type { RawNodeApi } from '../raft/contract.js';
-import { decodeConfChangeV2 } from '../raftnode/codec.js';
+import { decodeConfChangeV2 } from '../raft/conf-change.js';
 import type { StateMachine } from '../raftnode/raft-node.js';
 import type { KvStore } from './kv-store.js';
 import { fromInfo, type Membership } from './membership.js';
@@ -69,8 +69,8 @@ export class Applier implements StateMachine {
     throw new EtcdError('NotCapable');
   }
 
-  flush(): void {
-    this.#o.store.forceCommit();
+  flush(): Promise<void> {
+    return this.#o.store.forceCommit();
   }
 
   #applyNormal(e: Entry): void {

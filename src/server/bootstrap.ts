@@ -211,7 +211,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       await grpc.close(2000);
       raftNode?.stop();
       server.stop();
-      store.forceCommit();
+      await store.forceCommit();
       rec.wal.close();
       await store.close();
       embed.info('closed etcd server', { name: cfg.name, 'data-dir': cfg.dataDir });

@@ -39,7 +39,7 @@ import type { KvStore } from './kv-store.js';
 import { toPbMember, type Membership } from './membership.js';
 import { ReadIndexCoordinator } from './read-index.js';
 import { RequestIdGenerator, WaitRegistry } from './wait.js';
-import { checkDeleteRange, checkPut, checkRange, checkTxn, isTxnReadOnly, isTxnSerializable } from '../api/kv-validate.js';
+import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../api/kv-validate.js';
 
 export interface EtcdServerOptions {
   readonly log: Logger;
@@ -114,24 +114,24 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi {
   // ---- KV ----
 
   async range(req: RangeRequest): Promise<RangeResponse> {
-    checkRange(req);
+    validateRange(req);
     if (!req.serializable) await this.#reads.waitLinearizable();
     const res = this.#o.store.range(req);
     return { ...res, header: this.header(Number(res.header?.revision ?? this.#o.store.rev())) };
   }
 
   async put(req: PutRequest): Promise<PutResponse> {
-    checkPut(req);
+    validatePut(req);
     return this.#withHeader(await this.#propose<PutResponse>({ $case: 'put', value: req }));
   }
 
   async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    checkDeleteRange(req);
+    validateDeleteRange(req);
     return this.#withHeader(await this.#propose<DeleteRangeResponse>({ $case: 'deleteRange', value: req }));
   }
 
   async txn(req: TxnRequest): Promise<TxnResponse> {
-    checkTxn(req, { maxTxnOps: this.#o.maxTxnOps });
+    validateTxn(req, { maxTxnOps: this.#o.maxTxnOps });
     if (isTxnReadOnly(req)) {
       if (!isTxnSerializable(req)) await this.#reads.waitLinearizable();
       return this.#withHeader(this.#o.store.readTxn(req));
@@ -177,7 +177,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi {
   }
 
   async hashKV(req: HashKVRequest): Promise<HashKVResponse> {
-    const h = this.#o.store.hashKV(Number(req.revision));
+    const h = await this.#o.store.hashKV(Number(req.revision));
     return { header: this.header(), hash: h.hash, compactRevision: BigInt(h.compactRevision) };
   }
 
@@ -278,4 +278,14 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi {
   get clusterVersion(): string {
     return clusterVersionShort;
   }
+}
+
+/** A txn with only ranges in every branch (nested txns count as writes) needs no proposal. */
+function isTxnReadOnly(req: TxnRequest): boolean {
+  return [...req.success, ...req.failure].every((op) => op.request?.$case === 'requestRange');
+}
+
+/** A read-only txn whose ranges are all serializable may skip the ReadIndex round. */
+function isTxnSerializable(req: TxnRequest): boolean {
+  return [...req.success, ...req.failure].every((op) => op.request?.$case === 'requestRange' && op.request.value.serializable);
 }

@@ -37,10 +37,10 @@ export interface KvStore extends MemberPersistence {
   /** Ends an apply batch: commits to the backend when the batch interval or limit says so. */
   endApplyBatch(): void;
   /** Commits everything applied so far and makes it durable. */
-  forceCommit(): void;
+  forceCommit(): Promise<void>;
 
   dbSizeBytes(): number;
   dbSizeInUseBytes(): number;
-  hashKV(revision: number): { hash: number; hashRevision: number; compactRevision: number };
+  hashKV(revision: number): Promise<{ hash: number; hashRevision: number; compactRevision: number }>;
   close(): Promise<void>;
 }
