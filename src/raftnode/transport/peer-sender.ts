@@ -202,7 +202,14 @@ export class PeerSender {
   #connect(): void {
     const generation = ++this.#generation;
     this.#state = 'connecting';
-    const session = dialPeer(this.#currentUrl(), this.#c.settings);
+    let session: ClientHttp2Session;
+    try {
+      session = dialPeer(this.#currentUrl(), this.#c.settings);
+    } catch (err) {
+      // URLs are checked when the peer is added; this is a host lookup or socket failure at dial time.
+      this.#fail(generation, err instanceof Error ? err.message : String(err));
+      return;
+    }
     this.#session = session;
     const closed = new Promise<void>((resolve) => session.once('close', () => resolve()));
     this.#unclosed.add(closed);

@@ -28,7 +28,10 @@ export interface PeerTransportOptions {
   /** Where to accept peers; a port of 0 binds a free port (see boundUrls()). May be empty: send only. */
   readonly listenUrls: readonly URL[];
   readonly log: Logger;
-  /** Every message received, in the order each sender sent it. Runs on the network's turn; must not block. */
+  /**
+   * Every message received, in the order each sender sent it. Runs on the network's turn: it must not block,
+   * and an exception it throws is not caught (it is a bug of the receiver, not of the peer).
+   */
   readonly onMessage: (m: Message) => void;
   /** A message to this peer was dropped or its connection failed: raft should probe it (reportUnreachable). */
   readonly onUnreachable: (peer: NodeId) => void;
