@@ -291,9 +291,10 @@ describe('PeerTransport: failures and membership', () => {
     assert.ok(hung.messagesDropped >= 40_000 - 256, `dropped ${hung.messagesDropped}`);
     assert.equal(hung.messagesSent, 0);
     assert.ok(elapsedMs < 5_000, `live peer took ${elapsedMs} ms`);
-    // The hung peer never accepts the stream: the attempt times out and the peer is reported.
-    await waitFor('the hung peer reported', () => a.unreachable.includes(3n));
-    assert.match(a.t.peerStats(3n)?.lastError ?? '', /no stream within 300 ms/);
+    // Overflowing its queue already reported the hung peer (as etcd does on a full buffer).
+    assert.ok(a.unreachable.includes(3n));
+    // It never accepts the stream: the attempt times out and the sender backs off.
+    await waitFor('the connect timeout', () => /no stream within 300 ms/.test(a.t.peerStats(3n)?.lastError ?? ''));
   });
 
   it('drops a connection whose peer stops answering PINGs (link frozen by a TCP proxy)', async () => {
