@@ -89,6 +89,9 @@ export function dialPeer(url: URL, settings: ConnectionSettings): ClientHttp2Ses
     settings: { initialWindowSize: settings.streamWindowBytes, enablePush: false },
     maxSessionMemory: settings.sessionMemoryMb,
   });
-  session.on('connect', () => session.setLocalWindowSize(settings.connectionWindowBytes));
+  session.on('connect', () => {
+    // 'connect' is emitted on a later tick: the session may have been destroyed in between.
+    if (!session.destroyed) session.setLocalWindowSize(settings.connectionWindowBytes);
+  });
   return session;
 }

@@ -137,7 +137,7 @@ describe('PeerTransport: snapshots', () => {
     a.t.send([snapMessage({ from: 1n, to: 2n, index: 90_000, data })]);
     a.t.send([appMessage({ from: 1n, to: 2n, index: 2 })]);
     await waitFor('the snapshot status', () => a.snapshots.length === 1, 30_000);
-    assert.deepEqual(a.snapshots, [{ peer: 2n, status: 'finish' }]);
+    assert.deepEqual(a.snapshots, [{ peer: 2n, status: 'finish' }], `last error: ${a.t.peerStats(2n)?.lastError}`);
     const snap = b.received.find((m) => m.type === MessageType.Snap);
     assert.ok(snap?.snapshot);
     assert.equal(snap.snapshot.metadata.index, 90_000);
@@ -298,7 +298,7 @@ describe('PeerTransport: failures and membership', () => {
   });
 
   it('drops a connection whose peer stops answering PINGs (link frozen by a TCP proxy)', async () => {
-    const a = await node(1n, { limits: { pingIntervalMs: 20, pingTimeoutMs: 200 } });
+    const a = await node(1n, { limits: { pingIntervalMs: 20, pingTimeoutMs: 500 } });
     const b = await node(2n);
     const proxy = await tcpProxy(b.url());
     a.t.addPeer(2n, [proxy.url]);

@@ -55,6 +55,8 @@ export interface TransportStats extends ReceiverStats {
 /** Ids of removed members remembered (to refuse them with 410); the oldest are forgotten past this. */
 const REMOVED_IDS_MAX = 1024;
 
+const SCRATCH_KEEP_BYTES = 1024 * 1024;
+
 type Lifecycle = 'new' | 'starting' | 'started' | 'closed';
 
 export class PeerTransport implements RaftTransport {
@@ -69,7 +71,7 @@ export class PeerTransport implements RaftTransport {
   #listeners: PeerListener[] = [];
   #lifecycle: Lifecycle = 'new';
   /** One scratch buffer for encoding: each message is encoded once, then copied into its peer's queue. */
-  readonly #scratch = new ByteWriter(4096);
+  #scratch = new ByteWriter(4096);
   #unknownPeerDropped = 0;
   #unsendable = 0;
 
@@ -230,7 +232,10 @@ export class PeerTransport implements RaftTransport {
         });
         return false;
       }
-      return peer.enqueue(this.#scratch.view());
+      const queued = peer.enqueue(this.#scratch.view());
+      // One huge append must not pin its size in the scratch buffer for the life of the process.
+      if (frameBytes > SCRATCH_KEEP_BYTES) this.#scratch = new ByteWriter(4096);
+      return queued;
     } catch (err) {
       // A message the codec refuses is a bug upstream; the contract of send() is still not to throw.
       this.#unsendable++;

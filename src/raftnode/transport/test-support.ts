@@ -14,8 +14,9 @@ export const FAST_LIMITS: Partial<TransportLimits> = {
   reconnectDelayMinMs: 10,
   reconnectDelayMaxMs: 80,
   pingIntervalMs: 50,
-  pingTimeoutMs: 2000,
-  connectTimeoutMs: 1000,
+  // Generous: the machine running the tests may be busy, and a false timeout fails a test.
+  pingTimeoutMs: 5000,
+  connectTimeoutMs: 5000,
 };
 
 export function appMessage(options: { from: NodeId; to: NodeId; index: number; entryBytes?: number; entries?: number }): Message {
