@@ -56,7 +56,7 @@ export interface PeerStats {
 }
 
 /** A batch buffer that grew past this is replaced after a flush, so one burst does not pin memory. */
-const BATCH_KEEP_BYTES = 1024 * 1024;
+const BATCH_KEEP_BYTES = 8 * 1024 * 1024;
 
 export class PeerSender {
   readonly id: NodeId;
