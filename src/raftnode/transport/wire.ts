@@ -11,7 +11,6 @@
  * chunks; its length and SHA-256 travel in headers and are checked by the receiver before decoding. The
  * receiver answers 204 once the message has been handed to raft, or an error status.
  */
-import { createHash } from 'node:crypto';
 import { assert } from '../../base/assert.js';
 import { ByteWriter, writeMessage } from '../codec.js';
 import type { Message, NodeId } from '../../raft/types.js';
@@ -62,10 +61,6 @@ export function idToHex(id: NodeId): string {
 export function parseHexId(text: string | undefined): NodeId | null {
   if (text === undefined || !U64_HEX.test(text)) return null;
   return BigInt(`0x${text}`);
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export function isSha256Hex(text: string | undefined): text is string {
