@@ -11,6 +11,8 @@ export const KEY_SIZE_MAX = 1_024;
 export const VAL_SIZE_MAX = 1_000_000;
 export const WORKERS_MAX = 16;
 export const RANGE_SPAN_MAX = 1_000_000;
+/** etcd's default --max-txn-ops. */
+export const TXN_OPS_MAX = 128;
 
 export type LoadOp = 'put' | 'range' | 'txn-put';
 export const LOAD_OPS: readonly LoadOp[] = ['put', 'range', 'txn-put'];
@@ -31,6 +33,8 @@ export interface LoadConfig {
   consistency: 'l' | 's';
   /** Keys covered by one range request; 1 is a point read. */
   rangeSpan: number;
+  /** txn-put: keys compared and put by one txn. */
+  opsPerTxn: number;
   /** Load-generator threads; 0 runs the clients on the calling thread. */
   workers: number;
   timeoutSeconds: number;
@@ -48,6 +52,7 @@ export const LOAD_FLAGS = {
   'sequential-keys': { kind: 'bool', default: false, help: 'Use sequential keys (else uniform random)' },
   consistency: { kind: 'enum', default: 'l', values: ['l', 's'], help: 'Range: linearizable(l) or serializable(s)' },
   'range-span': { kind: 'int', default: 1, min: 1, max: RANGE_SPAN_MAX, help: 'Keys covered by one range' },
+  'txn-ops': { kind: 'int', default: 1, min: 1, max: TXN_OPS_MAX, help: 'txn-put: keys compared and put per txn' },
   workers: { kind: 'int', default: 1, min: 0, max: WORKERS_MAX, help: 'Load-generator threads (0: main thread)' },
   'timeout-seconds': { kind: 'int', default: 600, min: 1, max: 86_400, help: 'Abort a run after this long' },
 } as const satisfies FlagSpecs;
@@ -60,6 +65,9 @@ export function keyCapacity(keySize: number): number {
 export function validateLoadConfig(cfg: LoadConfig): LoadConfig {
   if (cfg.conns > cfg.clients) {
     throw new UsageError(`--conns (${cfg.conns}) must not exceed --clients (${cfg.clients})`);
+  }
+  if (cfg.op === 'txn-put' && cfg.opsPerTxn > cfg.keySpaceSize) {
+    throw new UsageError(`--txn-ops (${cfg.opsPerTxn}) must not exceed --key-space-size (${cfg.keySpaceSize})`);
   }
   const needed = cfg.keySpaceSize + (cfg.op === 'range' ? cfg.rangeSpan : 0);
   if (needed > keyCapacity(cfg.keySize)) {
@@ -85,6 +93,7 @@ export function loadConfigFromFlags(op: LoadOp, flags: FlagValues<typeof LOAD_FL
     sequentialKeys: flags['sequential-keys'],
     consistency: flags.consistency === 's' ? 's' : 'l',
     rangeSpan: flags['range-span'],
+    opsPerTxn: flags['txn-ops'],
     workers: flags.workers,
     timeoutSeconds: flags['timeout-seconds'],
   });

@@ -115,22 +115,23 @@ function rangeIssuer(cfg: LoadConfig): Issue {
 }
 
 function txnPutIssuer(cfg: LoadConfig, value: Buffer): Issue {
+  const empty = Buffer.alloc(0);
   return (client, n) => {
-    const key = encodeKey(keyFor(cfg, n), cfg.keySize);
-    const empty = Buffer.alloc(0);
-    const req: TxnRequest = {
-      compare: [
-        {
-          result: Compare_CompareResult.LESS,
-          target: Compare_CompareTarget.MOD,
-          key,
-          targetUnion: { $case: 'modRevision', value: REVISION_CEILING },
-          rangeEnd: empty,
-        },
-      ],
-      success: [{ request: { $case: 'requestPut', value: { key, value, lease: ZERO, prevKv: false, ignoreValue: false, ignoreLease: false } } }],
-      failure: [],
-    };
+    // Consecutive keys (mod the key space) so one txn never names a key twice, which etcd refuses.
+    const first = cfg.sequentialKeys ? (n * cfg.opsPerTxn) % cfg.keySpaceSize : keyFor(cfg, n);
+    const req: TxnRequest = { compare: [], success: [], failure: [] };
+    for (let j = 0; j < cfg.opsPerTxn; j++) {
+      const key = encodeKey((first + j) % cfg.keySpaceSize, cfg.keySize);
+      req.compare.push({
+        result: Compare_CompareResult.LESS,
+        target: Compare_CompareTarget.MOD,
+        key,
+        targetUnion: { $case: 'modRevision', value: REVISION_CEILING },
+        rangeEnd: empty,
+      });
+      const put: PutRequest = { key, value, lease: ZERO, prevKv: false, ignoreValue: false, ignoreLease: false };
+      req.success.push({ request: { $case: 'requestPut', value: put } });
+    }
     return new Promise((resolve) =>
       client.txn(req, (err, res) => resolve(err ? codeName(err) : res.succeeded ? null : 'txn-compare-failed')),
     );

@@ -125,8 +125,14 @@ function combine(cfg: LoadConfig, results: PhaseResult[], cpuUs: number, threads
   return { cfg, histogram, errors, errorCount, elapsedMs, opsPerSec: histogram.count / (elapsedMs / 1000), cpuUs, threads };
 }
 
+export interface LoadHooks {
+  /** Called just before the timed phase starts (after warm-up), e.g. to read the server's CPU time. */
+  beforeTimed?: () => void;
+  afterTimed?: () => void;
+}
+
 /** Runs one workload to completion against cfg.endpoint and returns what it measured. */
-export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
+export async function runLoad(cfg: LoadConfig, hooks: LoadHooks = {}): Promise<LoadResult> {
   const threads = Math.min(cfg.workers, cfg.conns);
   const counters = new SharedArrayBuffer(COUNTER_SLOTS * Int32Array.BYTES_PER_ELEMENT);
   const counter = new Int32Array(counters);
@@ -136,6 +142,7 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
     if (cfg.warmup > 0) {
       await withTimeout(runner.run({ total: cfg.warmup, counterSlot: WARMUP_SLOT, record: false }), timeoutMs, 'warm-up');
     }
+    hooks.beforeTimed?.();
     const cpuBefore = process.cpuUsage();
     const results = await withTimeout(
       runner.run({ total: cfg.total, counterSlot: TIMED_SLOT, record: true }),
@@ -143,6 +150,7 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
       `${cfg.op} workload`,
     );
     const cpu = process.cpuUsage(cpuBefore);
+    hooks.afterTimed?.();
     return combine(cfg, results, cpu.user + cpu.system, Math.max(threads, 1));
   } finally {
     // A timed-out phase must not keep issuing requests while the caller cleans up.
