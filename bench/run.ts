@@ -73,8 +73,7 @@ async function preload(flags: RunFlags, server: RunningServer, keys: number): Pr
 
 async function runThroughput(target: Target, flags: RunFlags, names: WorkloadName[]): Promise<Map<WorkloadName, Measure>> {
   const out = new Map<WorkloadName, Measure>();
-  const server = await startServer({ label: target, binary: binaryOf(target, flags), readyTimeoutMs: flags['ready-seconds'] * 1000 });
-  log(`[${target}] started ${server.comm} pid ${server.pid} on ${server.endpoint}`);
+  const server = await start(target, flags, '');
   try {
     let preloaded = 0;
     for (const name of names) {
@@ -121,8 +120,7 @@ async function settle(server: RunningServer, seconds: number): Promise<{ status:
 }
 
 async function runMemory(target: Target, flags: RunFlags): Promise<Measure> {
-  const server = await startServer({ label: target, binary: binaryOf(target, flags), readyTimeoutMs: flags['ready-seconds'] * 1000 });
-  log(`[${target}] started ${server.comm} pid ${server.pid} on ${server.endpoint} (memory workload)`);
+  const server = await start(target, flags, ' (memory workload)');
   try {
     const m = await measure(server, workloadFor('mem', flags).load(server.endpoint), flags['sample-ms']);
     const afterLoad = readMemory(server.pid);
@@ -134,6 +132,17 @@ async function runMemory(target: Target, flags: RunFlags): Promise<Measure> {
   } finally {
     await server.stop();
   }
+}
+
+const SHELLS = new Set(['sh', 'bash', 'dash', 'env']);
+
+async function start(target: Target, flags: RunFlags, what: string): Promise<RunningServer> {
+  const server = await startServer({ label: target, binary: binaryOf(target, flags), readyTimeoutMs: flags['ready-seconds'] * 1000 });
+  log(`[${target}] started ${server.comm} pid ${server.pid} on ${server.endpoint}${what}`);
+  if (SHELLS.has(server.comm)) {
+    warnings.push(`${target}: pid ${server.pid} is a ${server.comm} wrapper, so RSS and CPU measure the wrapper; the launcher must exec the server`);
+  }
+  return server;
 }
 
 function binaryOf(target: Target, flags: RunFlags): string {
@@ -198,7 +207,13 @@ async function main(argv: string[]): Promise<number> {
   const flags = parsed.flags;
   const names = WORKLOAD_NAMES.filter((n) => flags.only.includes(n));
   const targets: Target[] = flags['target-only'] === 'both' ? ['etcd', 'ours'] : [flags['target-only'] === 'etcd' ? 'etcd' : 'ours'];
-  for (const t of targets) accessSync(binaryOf(t, flags), constants.X_OK);
+  for (const t of targets) {
+    try {
+      accessSync(binaryOf(t, flags), constants.X_OK);
+    } catch {
+      throw new UsageError(`${t} server ${binaryOf(t, flags)} is missing or not executable (see --${t}-bin, --target-only)`);
+    }
+  }
   const facts = machineFacts({ etcdBin: flags['etcd-bin'], oursBin: flags['ours-bin'], repoRoot: REPO_ROOT });
   const rows = await collect(flags, names, targets);
   const report = renderReport(flags, rows, facts, argv);
