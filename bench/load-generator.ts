@@ -21,6 +21,8 @@ export interface LoadResult {
   /** CPU time of this whole process (every thread) during the timed phase, in microseconds. */
   cpuUs: number;
   threads: number;
+  /** The busiest load-generator thread's event-loop utilization during the timed phase (0..1). */
+  busiestThread: number;
 }
 
 interface PhaseRunner {
@@ -114,7 +116,9 @@ function combine(cfg: LoadConfig, results: PhaseResult[], cpuUs: number, threads
   const errors: Record<string, number> = {};
   let startMs = Infinity;
   let endMs = -Infinity;
+  let busiestThread = 0;
   for (const r of results) {
+    busiestThread = Math.max(busiestThread, r.busy);
     histogram.merge(r.histogram);
     for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
     startMs = Math.min(startMs, r.startMs);
@@ -122,7 +126,7 @@ function combine(cfg: LoadConfig, results: PhaseResult[], cpuUs: number, threads
   }
   const elapsedMs = Math.max(endMs - startMs, 1e-3);
   const errorCount = Object.values(errors).reduce((a, b) => a + b, 0);
-  return { cfg, histogram, errors, errorCount, elapsedMs, opsPerSec: histogram.count / (elapsedMs / 1000), cpuUs, threads };
+  return { cfg, histogram, errors, errorCount, elapsedMs, opsPerSec: histogram.count / (elapsedMs / 1000), cpuUs, threads, busiestThread };
 }
 
 export interface LoadHooks {

@@ -83,11 +83,14 @@ export class RssSampler {
     }
   }
 
-  /** Stops sampling; returns the peak RSS seen (including one final sample). */
-  stop(): number {
+  /** Stops sampling after one final sample. */
+  stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
     this.sample();
+  }
+
+  get peakBytes(): number {
     return this.#peakBytes;
   }
 }

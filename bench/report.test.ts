@@ -8,7 +8,7 @@ const MB = 1024 * 1024;
 function measure(opsPerSec: number, rssMb: number): Measure {
   return {
     opsPerSec, okCount: 100, errorCount: 0, p50Us: 1500, p99Us: 12_000, maxUs: 20_000, peakRssBytes: rssMb * MB,
-    serverCpuUsPerOp: 100, loadgenCpuUsPerOp: 300, loadgenCpuPct: 50,
+    serverCpuUsPerOp: 100, loadgenCpuUsPerOp: 300, loadgenCpuPct: 50, loadgenBusyPct: 60,
   };
 }
 

@@ -25,6 +25,8 @@ export interface Measure {
   loadgenCpuUsPerOp: number;
   /** Load-generator CPU as a share of one core over the timed phase, in percent. */
   loadgenCpuPct: number;
+  /** Event-loop utilization of the busiest load-generator thread, in percent. */
+  loadgenBusyPct: number;
   /** Only for the memory workload. */
   memory?: { afterLoad: MemoryStatus; settled: MemoryStatus; settledAfterSeconds: number };
 }
@@ -75,14 +77,15 @@ export function mainTable(rows: readonly Row[]): string {
 
 /** CPU per request: the server's (the figure least disturbed by a shared machine) and the load generator's. */
 export function cpuTable(rows: readonly Row[]): string {
-  const header = ['workload', 'etcd CPU us/op', 'ours CPU us/op', 'ours/etcd', 'loadgen us/op', 'loadgen % of a core'];
+  const header = ['workload', 'etcd CPU us/op', 'ours CPU us/op', 'ours/etcd', 'loadgen us/op', 'loadgen % of a core', 'loadgen thread busy %'];
   const body = rows.map((r) => {
     const e = r.results.etcd;
     const o = r.results.ours;
     const any = e ?? o;
     const lg = (f: (m: Measure) => number): string => TARGETS.map((t) => r.results[t]).map((m) => (m ? f(m).toFixed(0) : '-')).join(' / ');
     return [r.title, e ? e.serverCpuUsPerOp.toFixed(0) : '-', o ? o.serverCpuUsPerOp.toFixed(0) : '-',
-      ratio(o?.serverCpuUsPerOp, e?.serverCpuUsPerOp), any ? lg((m) => m.loadgenCpuUsPerOp) : '-', any ? lg((m) => m.loadgenCpuPct) : '-'];
+      ratio(o?.serverCpuUsPerOp, e?.serverCpuUsPerOp), any ? lg((m) => m.loadgenCpuUsPerOp) : '-', any ? lg((m) => m.loadgenCpuPct) : '-',
+      any ? lg((m) => m.loadgenBusyPct) : '-'];
   });
   return markdownTable(header, body);
 }

@@ -16,7 +16,7 @@ import { commandLine, preloadConfig, REPO_ROOT, RUN_FLAGS, WORKLOAD_NAMES, workl
 const SETTLE_POLL_MS = 500;
 const SETTLE_WINDOW_SAMPLES = 6;
 const SETTLE_TOLERANCE = 0.01;
-/** Above this share of its threads' cores the load generator, not the server, may be what limits a run. */
+/** Past this event-loop utilization a load-generator thread, not the server, may be what limits a run. */
 const LOADGEN_BUSY_SHARE = 0.9;
 
 const warnings: string[] = [];
@@ -25,9 +25,9 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 function measureOf(result: LoadResult, serverCpuUs: number, peakRssBytes: number): Measure {
   const ok = result.histogram.count;
   const loadgenCpuPct = (result.cpuUs / 1000 / result.elapsedMs) * 100;
-  if (loadgenCpuPct > LOADGEN_BUSY_SHARE * 100 * result.threads) {
-    warnings.push(`${result.cfg.op} on ${result.cfg.endpoint}: load generator at ${loadgenCpuPct.toFixed(0)}% of a core ` +
-      `with ${result.threads} thread(s): it may be the bottleneck (try --workers ${result.threads + 1})`);
+  if (result.busiestThread > LOADGEN_BUSY_SHARE) {
+    warnings.push(`${result.cfg.op} on ${result.cfg.endpoint}: a load-generator thread was ${(result.busiestThread * 100).toFixed(0)}% busy ` +
+      `(${result.threads} thread(s), ${loadgenCpuPct.toFixed(0)}% of a core in all): it may be what limits throughput`);
   }
   for (const [what, n] of Object.entries(result.errors)) warnings.push(`${result.cfg.op} on ${result.cfg.endpoint}: ${n} x ${what}`);
   return {
@@ -41,6 +41,7 @@ function measureOf(result: LoadResult, serverCpuUs: number, peakRssBytes: number
     serverCpuUsPerOp: ok > 0 ? serverCpuUs / ok : NaN,
     loadgenCpuUsPerOp: ok > 0 ? result.cpuUs / ok : NaN,
     loadgenCpuPct,
+    loadgenBusyPct: result.busiestThread * 100,
   };
 }
 
@@ -49,21 +50,22 @@ async function measure(server: RunningServer, cfg: LoadConfig, sampleMs: number)
   sampler.start(sampleMs);
   let cpuBefore = 0;
   let cpuAfter = 0;
+  let result: LoadResult;
   try {
-    const result = await runLoad(cfg, {
+    result = await runLoad(cfg, {
       beforeTimed: () => void (cpuBefore = readCpuUs(server.pid)),
       afterTimed: () => void (cpuAfter = readCpuUs(server.pid)),
     });
-    return measureOf(result, cpuAfter - cpuBefore, sampler.stop());
   } finally {
     sampler.stop();
   }
+  return measureOf(result, cpuAfter - cpuBefore, sampler.peakBytes);
 }
 
 function progress(target: Target, name: string, m: Measure): void {
   log(`[${target}] ${name}: ${Math.round(m.opsPerSec)} ops/s, p50 ${(m.p50Us / 1000).toFixed(2)} ms, ` +
     `p99 ${(m.p99Us / 1000).toFixed(2)} ms, server ${m.serverCpuUsPerOp.toFixed(0)} us/op, ` +
-    `loadgen ${m.loadgenCpuUsPerOp.toFixed(0)} us/op (${m.loadgenCpuPct.toFixed(0)}% of a core), peak RSS ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MB`);
+    `loadgen ${m.loadgenCpuUsPerOp.toFixed(0)} us/op (${m.loadgenCpuPct.toFixed(0)}% of a core, thread ${m.loadgenBusyPct.toFixed(0)}% busy), peak RSS ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MB`);
 }
 
 async function preload(flags: RunFlags, server: RunningServer, keys: number): Promise<void> {

@@ -22,7 +22,8 @@ export function summarize(result: LoadResult): string {
     `  Average:\t${msText(h.mean)} ms.`,
     `  Requests/sec:\t${result.opsPerSec.toFixed(1)}`,
     `  Load-generator CPU:\t${cpuPct.toFixed(0)}% of one core over ${result.threads} thread(s), ` +
-      `${h.count > 0 ? (result.cpuUs / h.count).toFixed(1) : '-'} us per request`,
+      `${h.count > 0 ? (result.cpuUs / h.count).toFixed(1) : '-'} us per request, ` +
+      `busiest thread's event loop ${(result.busiestThread * 100).toFixed(0)}% busy`,
     '',
     'Latency distribution:',
     ...PERCENTILES.map((p) => `  ${p}% in ${msText(h.percentile(p))} ms.`),
