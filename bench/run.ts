@@ -18,6 +18,8 @@ const SETTLE_WINDOW_SAMPLES = 6;
 const SETTLE_TOLERANCE = 0.01;
 /** Past this event-loop utilization a load-generator thread, not the server, may be what limits a run. */
 const LOADGEN_BUSY_SHARE = 0.9;
+/** A busy thread that got less CPU than this share of a core was waiting for a core, not working. */
+const STARVED_SHARE = 0.75;
 
 const warnings: string[] = [];
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -26,8 +28,11 @@ function measureOf(result: LoadResult, serverCpuUs: number, peakRssBytes: number
   const ok = result.histogram.count;
   const loadgenCpuPct = (result.cpuUs / 1000 / result.elapsedMs) * 100;
   if (result.busiestThread > LOADGEN_BUSY_SHARE) {
-    warnings.push(`${result.cfg.op} on ${result.cfg.endpoint}: a load-generator thread was ${(result.busiestThread * 100).toFixed(0)}% busy ` +
-      `(${result.threads} thread(s), ${loadgenCpuPct.toFixed(0)}% of a core in all): it may be what limits throughput`);
+    const perThreadPct = loadgenCpuPct / result.threads;
+    const why = perThreadPct < 100 * STARVED_SHARE
+      ? `but got only ${perThreadPct.toFixed(0)}% of a core per thread: the machine is oversubscribed`
+      : 'it may be what limits throughput (try --workers)';
+    warnings.push(`${result.cfg.op} on ${result.cfg.endpoint}: a load-generator thread was ${(result.busiestThread * 100).toFixed(0)}% busy ${why}`);
   }
   for (const [what, n] of Object.entries(result.errors)) warnings.push(`${result.cfg.op} on ${result.cfg.endpoint}: ${n} x ${what}`);
   return {
