@@ -2,7 +2,7 @@
 // against each with our load generator, samples each server's RSS and CPU, and prints one comparison.
 // Both servers and the load generator share this machine's cores, so only ratios within a run count.
 
-import { accessSync, constants, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { accessSync, constants, readFileSync, realpathSync, writeFileSync, existsSync } from 'node:fs';
 import { credentials } from '@grpc/grpc-js';
 import { KVClient, RangeRequest, type RangeResponse } from '../src/gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { runLoad, type LoadResult } from './load-generator.js';
@@ -21,20 +21,23 @@ const LOADGEN_BUSY_SHARE = 0.9;
 /** A busy thread that got less CPU than this share of a core was waiting for a core, not working. */
 const STARVED_SHARE = 0.75;
 
-const warnings: string[] = [];
+/** Warning text -> the runs it applies to ("etcd put100"), so a busy machine yields one line, not twenty. */
+const warnings = new Map<string, string[]>();
+function warn(text: string, where: string): void {
+  warnings.set(text, [...(warnings.get(text) ?? []), where]);
+}
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
-function measureOf(result: LoadResult, serverCpuUs: number, peakRssBytes: number): Measure {
+function measureOf(result: LoadResult, where: string, server: { cpuUs: number; peakRssBytes: number }): Measure {
   const ok = result.histogram.count;
   const loadgenCpuPct = (result.cpuUs / 1000 / result.elapsedMs) * 100;
   if (result.busiestThread > LOADGEN_BUSY_SHARE) {
-    const perThreadPct = loadgenCpuPct / result.threads;
-    const why = perThreadPct < 100 * STARVED_SHARE
-      ? `but got only ${perThreadPct.toFixed(0)}% of a core per thread: the machine is oversubscribed`
-      : 'it may be what limits throughput (try --workers)';
-    warnings.push(`${result.cfg.op} on ${result.cfg.endpoint}: a load-generator thread was ${(result.busiestThread * 100).toFixed(0)}% busy ${why}`);
+    const starved = loadgenCpuPct / result.threads < 100 * STARVED_SHARE;
+    warn(starved
+      ? `the machine is oversubscribed: a load-generator thread was over ${LOADGEN_BUSY_SHARE * 100}% busy but got under ${STARVED_SHARE * 100}% of a core`
+      : `a load-generator thread was over ${LOADGEN_BUSY_SHARE * 100}% busy on a full core: it may be what limits throughput (try --workers)`, where);
   }
-  for (const [what, n] of Object.entries(result.errors)) warnings.push(`${result.cfg.op} on ${result.cfg.endpoint}: ${n} x ${what}`);
+  for (const [what, n] of Object.entries(result.errors)) warn(`failed requests: ${what}`, `${where} (${n})`);
   return {
     opsPerSec: result.opsPerSec,
     okCount: ok,
@@ -42,17 +45,17 @@ function measureOf(result: LoadResult, serverCpuUs: number, peakRssBytes: number
     p50Us: result.histogram.percentile(50),
     p99Us: result.histogram.percentile(99),
     maxUs: result.histogram.max,
-    peakRssBytes,
-    serverCpuUsPerOp: ok > 0 ? serverCpuUs / ok : NaN,
+    peakRssBytes: server.peakRssBytes,
+    serverCpuUsPerOp: ok > 0 ? server.cpuUs / ok : NaN,
     loadgenCpuUsPerOp: ok > 0 ? result.cpuUs / ok : NaN,
     loadgenCpuPct,
     loadgenBusyPct: result.busiestThread * 100,
   };
 }
 
-async function measure(server: RunningServer, cfg: LoadConfig, sampleMs: number): Promise<Measure> {
+async function measure(server: RunningServer, cfg: LoadConfig, opts: { sampleMs: number; where: string }): Promise<Measure> {
   const sampler = new RssSampler(server.pid);
-  sampler.start(sampleMs);
+  sampler.start(opts.sampleMs);
   let cpuBefore = 0;
   let cpuAfter = 0;
   let result: LoadResult;
@@ -64,7 +67,7 @@ async function measure(server: RunningServer, cfg: LoadConfig, sampleMs: number)
   } finally {
     sampler.stop();
   }
-  return measureOf(result, cpuAfter - cpuBefore, sampler.peakBytes);
+  return measureOf(result, opts.where, { cpuUs: cpuAfter - cpuBefore, peakRssBytes: sampler.peakBytes });
 }
 
 function progress(target: Target, name: string, m: Measure): void {
@@ -89,7 +92,7 @@ async function runThroughput(target: Target, flags: RunFlags, names: WorkloadNam
         await preload(flags, server, w.preloadKeys);
         preloaded = w.preloadKeys;
       }
-      const m = await measure(server, w.load(server.endpoint), flags['sample-ms']);
+      const m = await measure(server, w.load(server.endpoint), { sampleMs: flags['sample-ms'], where: `${target} ${name}` });
       progress(target, name, m);
       out.set(name, m);
     }
@@ -129,7 +132,7 @@ async function settle(server: RunningServer, seconds: number): Promise<{ status:
 async function runMemory(target: Target, flags: RunFlags): Promise<Measure> {
   const server = await start(target, flags, ' (memory workload)');
   try {
-    const m = await measure(server, workloadFor('mem', flags).load(server.endpoint), flags['sample-ms']);
+    const m = await measure(server, workloadFor('mem', flags).load(server.endpoint), { sampleMs: flags['sample-ms'], where: `${target} mem` });
     const afterLoad = readMemory(server.pid);
     const settled = await settle(server, flags['settle-seconds']);
     m.memory = { afterLoad, settled: settled.status, settledAfterSeconds: settled.seconds };
@@ -147,7 +150,7 @@ async function start(target: Target, flags: RunFlags, what: string): Promise<Run
   const server = await startServer({ label: target, binary: binaryOf(target, flags), readyTimeoutMs: flags['ready-seconds'] * 1000 });
   log(`[${target}] started ${server.comm} pid ${server.pid} on ${server.endpoint}${what}`);
   if (SHELLS.has(server.comm)) {
-    warnings.push(`${target}: pid ${server.pid} is a ${server.comm} wrapper, so RSS and CPU measure the wrapper; the launcher must exec the server`);
+    warn(`the PID is a ${server.comm} wrapper, so RSS and CPU measure the wrapper; the launcher must exec the server`, target);
   }
   return server;
 }
@@ -156,10 +159,13 @@ function binaryOf(target: Target, flags: RunFlags): string {
   return target === 'etcd' ? flags['etcd-bin'] : flags['ours-bin'];
 }
 
-/** The round whose throughput is the median, so a row's numbers all come from one run. */
+/**
+ * The round whose throughput is the median (the faster of the middle two for an even count: other work on
+ * the machine only ever slows a run down), so that a row's numbers all come from one run.
+ */
 function median(ms: readonly Measure[]): Measure | undefined {
   const sorted = [...ms].sort((a, b) => a.opsPerSec - b.opsPerSec);
-  return sorted[Math.floor((sorted.length - 1) / 2)];
+  return sorted[Math.floor(sorted.length / 2)];
 }
 
 async function collect(flags: RunFlags, names: WorkloadName[], targets: Target[]): Promise<Row[]> {
@@ -201,7 +207,7 @@ function renderReport(flags: RunFlags, rows: Row[], facts: string[], argv: strin
     'Each row alone, against a running server:',
     '',
     ...commands,
-    ...(warnings.length > 0 ? ['', 'Warnings:', '', ...warnings.map((w) => `- ${w}`)] : []),
+    ...(warnings.size > 0 ? ['', 'Warnings:', '', ...[...warnings].map(([text, where]) => `- ${text}: ${where.join(', ')}`)] : []),
   ].join('\n');
 }
 
@@ -222,6 +228,9 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   const facts = machineFacts({ etcdBin: flags['etcd-bin'], oursBin: flags['ours-bin'], repoRoot: REPO_ROOT });
+  if (targets.length === 2 && realpathSync(flags['etcd-bin']) === realpathSync(flags['ours-bin'])) {
+    facts.push('calibration run: both columns are the same etcd binary, so the spread of the ratios around 1.00 is this machine\'s noise');
+  }
   const rows = await collect(flags, names, targets);
   const report = renderReport(flags, rows, facts, argv);
   process.stdout.write(`${report}\n`);
