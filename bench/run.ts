@@ -189,6 +189,13 @@ async function collect(flags: RunFlags, names: WorkloadName[], targets: Target[]
   });
 }
 
+/** "etcd put100 (x2), ours txn": repeats across rounds folded into a count. */
+function counted(items: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
+  return [...counts].map(([item, n]) => (n > 1 ? `${item} (x${n})` : item)).join(', ');
+}
+
 function renderReport(flags: RunFlags, rows: Row[], facts: string[], argv: string[]): string {
   const endpoint = '127.0.0.1:2379';
   const commands = rows.map((r) => `- ${r.workload}: \`${commandLine(workloadFor(r.workload as WorkloadName, flags).load(endpoint))}\``);
@@ -207,7 +214,7 @@ function renderReport(flags: RunFlags, rows: Row[], facts: string[], argv: strin
     'Each row alone, against a running server:',
     '',
     ...commands,
-    ...(warnings.size > 0 ? ['', 'Warnings:', '', ...[...warnings].map(([text, where]) => `- ${text}: ${where.join(', ')}`)] : []),
+    ...(warnings.size > 0 ? ['', 'Warnings:', '', ...[...warnings].map(([text, where]) => `- ${text}: ${counted(where)}`)] : []),
   ].join('\n');
 }
 
