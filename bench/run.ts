@@ -28,7 +28,8 @@ function warn(text: string, where: string): void {
 }
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
-function measureOf(result: LoadResult, where: string, server: { cpuUs: number; peakRssBytes: number }): Measure {
+function measureOf(result: LoadResult, server: { where: string; cpuUs: number; peakRssBytes: number }): Measure {
+  const where = server.where;
   const ok = result.histogram.count;
   const loadgenCpuPct = (result.cpuUs / 1000 / result.elapsedMs) * 100;
   if (result.busiestThread > LOADGEN_BUSY_SHARE) {
@@ -67,7 +68,7 @@ async function measure(server: RunningServer, cfg: LoadConfig, opts: { sampleMs:
   } finally {
     sampler.stop();
   }
-  return measureOf(result, opts.where, { cpuUs: cpuAfter - cpuBefore, peakRssBytes: sampler.peakBytes });
+  return measureOf(result, { where: opts.where, cpuUs: cpuAfter - cpuBefore, peakRssBytes: sampler.peakBytes });
 }
 
 function progress(target: Target, name: string, m: Measure): void {
