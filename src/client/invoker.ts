@@ -36,6 +36,8 @@ export interface AttemptFailure {
   /** Zero-based count of attempts that failed before this one. */
   readonly attempt: number;
   readonly endpoint: string;
+  /** True when the call was pinned to its endpoint by CallOptions.endpoint. */
+  readonly pinned: boolean;
   readonly error: ClientError;
 }
 
@@ -48,6 +50,7 @@ export interface InvokerOptions {
 
 interface CallState {
   readonly deadlineMs: number;
+  readonly pinned: boolean;
   readonly signal: AbortSignal | undefined;
   attempt: number;
   rounds: number;
@@ -75,6 +78,7 @@ export class Invoker {
     const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs;
     const state: CallState = {
       deadlineMs: Date.now() + timeoutMs,
+      pinned: options.endpoint !== undefined,
       signal: options.signal,
       attempt: 0,
       rounds: 0,
@@ -109,7 +113,7 @@ export class Invoker {
       return { ok: true, value: await send(plan, conn, md, state) };
     } catch (err) {
       const error = toClientError(err, conn, state);
-      this.#options.onAttemptFailed?.({ attempt: state.attempt, endpoint: conn.endpoint.raw, error });
+      this.#options.onAttemptFailed?.({ attempt: state.attempt, endpoint: conn.endpoint.raw, pinned: state.pinned, error });
       state.attempt++;
       state.lastError = error;
       return { ok: false, error };
@@ -143,7 +147,7 @@ export class Invoker {
       sent: state.lastError?.sent ?? false,
     });
     if (state.lastError === undefined) {
-      this.#options.onAttemptFailed?.({ attempt: state.attempt, endpoint: conn.endpoint.raw, error });
+      this.#options.onAttemptFailed?.({ attempt: state.attempt, endpoint: conn.endpoint.raw, pinned: state.pinned, error });
     }
     return error;
   }

@@ -10,7 +10,7 @@ import {
   type Compare,
   type RequestOp,
 } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
-import { Command, findCommand, type CommandSpec } from './command.js';
+import { Command, cobraDefaultUsage, findCommand, type CommandSpec } from './command.js';
 import { FlagError, type FlagSet } from './flags.js';
 import { delFlags, deleteInput, getFlags, must, putFlags, putInput, rangeInput, type ToBytes } from './cmd-kv.js';
 import type { Context } from './global.js';
@@ -30,11 +30,11 @@ interface OpContext {
 }
 
 const opCommands: CommandSpec<OpContext>[] = [
-  { name: 'get', use: 'get', short: '', flags: getFlags },
-  { name: 'put', use: 'put', short: '', flags: putFlags },
-  { name: 'del', use: 'del', short: '', flags: delFlags },
+  { name: 'put', use: 'put [options] <key> <value> (<value> can also be given from stdin)', short: '', flags: putFlags },
+  { name: 'get', use: 'get [options] <key> [range_end]', short: '', flags: getFlags },
+  { name: 'del', use: 'del [options] <key> [range_end]', short: '', flags: delFlags },
 ];
-const opRoot = new Command<OpContext>({ name: 'txn-request', use: '', short: '', children: opCommands });
+const opRoot = new Command<OpContext>({ name: '', use: '', short: '', children: opCommands });
 
 const builders: Readonly<Record<string, OpBuilder>> = {
   get: (args, { flags }) => {
@@ -55,8 +55,11 @@ const builders: Readonly<Record<string, OpBuilder>> = {
   },
 };
 
-/** One request line, e.g. `put k v --prev-kv`, parsed with the flags of the top-level command. */
-export function parseRequestOp(line: string): RequestOp {
+/**
+ * One request line, e.g. `put k v --prev-kv`, parsed with the flags of the top-level command.
+ * `usage` receives the help etcdctl prints when the line has a bad flag.
+ */
+export function parseRequestOp(line: string, usage: (text: string) => void = () => undefined): RequestOp {
   const args = argify(line);
   if (args.length < 2) throw new TxnSyntaxError(`invalid txn compare request: ${textOf(line)}`);
   const invalid = (): TxnSyntaxError => new TxnSyntaxError(`invalid txn request: ${textOf(line)}`);
@@ -68,8 +71,9 @@ export function parseRequestOp(line: string): RequestOp {
   try {
     positional = flags.parse(rest);
   } catch (err) {
-    if (err instanceof FlagError) throw invalid();
-    throw err;
+    if (!(err instanceof FlagError)) throw err;
+    usage(`${cobraDefaultUsage(command)}\n`);
+    throw invalid();
   }
   return builder(positional, { flags });
 }
@@ -104,9 +108,10 @@ async function runTxn(ctx: Context): Promise<void> {
     prompt('compares:');
     const compare: Compare[] = readSection(ctx, parseCompare);
     prompt('success requests (get, put, del):');
-    const success = readSection(ctx, parseRequestOp);
+    const parseOp = (line: string): RequestOp => parseRequestOp(line, (text) => ctx.io.stderr(text));
+    const success = readSection(ctx, parseOp);
     prompt('failure requests (get, put, del):');
-    const failure = readSection(ctx, parseRequestOp);
+    const failure = readSection(ctx, parseOp);
     const resp = await must(client.kv.txn({ compare, success, failure }, { timeoutMs: txnTimeoutMs }));
     ctx.printer().txn(resp);
   } catch (err) {

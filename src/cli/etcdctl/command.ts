@@ -16,6 +16,8 @@ export interface CommandSpec<Ctx> {
   readonly persistentFlags?: readonly FlagSpec[];
   readonly children?: readonly CommandSpec<Ctx>[];
   readonly run?: (ctx: Ctx) => Promise<void>;
+  /** Left out of help listings (etcdctl commands etcdctl-ts does not implement yet). */
+  readonly hidden?: boolean;
 }
 
 export class Command<Ctx> {
@@ -26,7 +28,8 @@ export class Command<Ctx> {
   constructor(spec: CommandSpec<Ctx>, parent?: Command<Ctx>) {
     this.spec = spec;
     this.parent = parent;
-    this.children = [...(spec.children ?? [])].sort((a, b) => (a.name < b.name ? -1 : 1)).map((c) => new Command(c, this));
+    // Kept in etcdctl's registration order: cobra suggests commands in that order.
+    this.children = (spec.children ?? []).map((c) => new Command(c, this));
   }
 
   get name(): string {
@@ -120,6 +123,7 @@ export function findCommand<Ctx>(root: Command<Ctx>, args: readonly string[]): {
 /** The "unknown command" error text for the root, with cobra's suggestions. */
 export function unknownCommandMessage<Ctx>(root: Command<Ctx>, word: string): string {
   const suggestions = root.children
+    .filter((c) => c.name !== 'help')
     .filter((c) => levenshtein(word.toLowerCase(), c.name.toLowerCase()) <= 2 || c.name.startsWith(word.toLowerCase()))
     .map((c) => c.name);
   let message = `unknown command ${goQuote(word)} for ${goQuote(root.path)}`;
@@ -153,7 +157,8 @@ function flagUsages(flags: readonly FlagSpec[]): string {
 }
 
 function allSubcommands<Ctx>(command: Command<Ctx>): Command<Ctx>[] {
-  return command.children.flatMap((c) => [c, ...allSubcommands(c)]);
+  const sorted = [...command.children].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return sorted.filter((c) => c.spec.hidden !== true).flatMap((c) => [c, ...allSubcommands(c)]);
 }
 
 /** Names a subcommand relative to `from`: "endpoint status" under the root, "status" under "endpoint". */
@@ -192,4 +197,42 @@ export function usageText<Ctx>(command: Command<Ctx>, versions: UsageVersions): 
   const inherited = command.inheritedFlags();
   if (inherited.length > 0) t += `\nGLOBAL OPTIONS:\n${flagUsages(inherited)}`;
   return tabwrite(t + '\n');
+}
+
+/** pflag's name for a flag's value in usage ("string", "int", "strings"; none for bools). */
+function valueTypeName(f: FlagSpec): string {
+  switch (f.kind) {
+    case 'bool':
+      return '';
+    case 'int64':
+      return 'int';
+    case 'stringSlice':
+      return 'strings';
+    default:
+      return f.kind;
+  }
+}
+
+/** pflag's FlagUsages: names and value types in one column, usage aligned after it, non-zero defaults shown. */
+function pflagUsages(flags: readonly FlagSpec[]): string {
+  const lines = flags.map((f) => {
+    let line = f.shorthand !== undefined ? `  -${f.shorthand}, --${f.name}` : `      --${f.name}`;
+    const type = valueTypeName(f);
+    if (type !== '') line += ` ${type}`;
+    let usage = f.usage;
+    const zero = f.kind === 'bool' ? 'false' : f.kind === 'string' ? '' : f.kind === 'int64' ? '0' : f.kind === 'duration' ? '0s' : '';
+    const shown = defaultText(f);
+    if (shown !== zero && !(f.kind === 'stringSlice' && shown === '[]')) usage += f.kind === 'string' ? ` (default ${goQuote(shown)})` : ` (default ${shown})`;
+    return { head: line, usage };
+  });
+  const width = Math.max(0, ...lines.map((l) => l.head.length + 1));
+  return lines.map((l) => `${l.head} ${' '.repeat(width - l.head.length)} ${l.usage}\n`).join('');
+}
+
+/**
+ * cobra's default usage text, which etcdctl shows (on stderr) when a request line of a txn has a bad flag:
+ * those lines are parsed by a bare cobra command without etcdctl's help template.
+ */
+export function cobraDefaultUsage<Ctx>(command: Command<Ctx>): string {
+  return `Usage:\n  ${command.useLine()}\n\nFlags:\n${pflagUsages(command.localFlags()).trimEnd()}\n`;
 }

@@ -108,3 +108,44 @@ export class ProcessIo implements Io {
     this.#pending = Buffer.concat([this.#pending, chunk.subarray(0, n)]);
   }
 }
+
+/** An Io over memory: stdin from a buffer, stdout and stderr collected. For running etcdctl-ts in-process. */
+export class BufferIo implements Io {
+  #stdin: Buffer;
+  #out: Buffer[] = [];
+  #err: Buffer[] = [];
+
+  constructor(stdin: string | Buffer = '') {
+    this.#stdin = typeof stdin === 'string' ? Buffer.from(stdin, 'utf8') : stdin;
+  }
+
+  get out(): Buffer {
+    return Buffer.concat(this.#out);
+  }
+
+  get err(): Buffer {
+    return Buffer.concat(this.#err);
+  }
+
+  stdout(data: string | Uint8Array): void {
+    this.#out.push(typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data));
+  }
+
+  stderr(data: string | Uint8Array): void {
+    this.#err.push(typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data));
+  }
+
+  readAll(): Buffer {
+    const all = this.#stdin;
+    this.#stdin = Buffer.alloc(0);
+    return all;
+  }
+
+  readLine(): { line: Buffer; eof: boolean } {
+    const nl = this.#stdin.indexOf(0x0a);
+    if (nl < 0) return { line: this.readAll(), eof: true };
+    const line = this.#stdin.subarray(0, nl + 1);
+    this.#stdin = this.#stdin.subarray(nl + 1);
+    return { line, eof: false };
+  }
+}

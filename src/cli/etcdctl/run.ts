@@ -38,13 +38,32 @@ const helpCommand: CommandSpec<Context> = {
   },
 };
 
+/** etcdctl's commands in its registration order; the ones etcdctl-ts lacks still resolve, and say so. */
+const etcdctlCommandNames = [
+  'get', 'put', 'del', 'txn', 'compaction', 'alarm', 'defrag', 'endpoint', 'move-leader', 'watch', 'version', 'lease',
+  'member', 'snapshot', 'make-mirror', 'migrate', 'lock', 'elect', 'auth', 'user', 'role', 'check', 'help', 'completion',
+];
+
+function notImplemented(name: string): CommandSpec<Context> {
+  return {
+    name,
+    use: name,
+    short: 'Not implemented by etcdctl-ts yet',
+    hidden: true,
+    run: async () => {
+      throw new ExitError(Exit.BadFeature, `${JSON.stringify(name)} is not implemented by etcdctl-ts yet`);
+    },
+  };
+}
+
 export function rootCommand(): Command<Context> {
+  const implemented = new Map([...kvCommands, txnCommand, ...clusterCommands, helpCommand].map((c) => [c.name, c]));
   return new Command<Context>({
     name: 'etcdctl',
     use: 'etcdctl',
     short: 'A simple command line client for etcd3.',
     persistentFlags: globalFlags,
-    children: [...kvCommands, txnCommand, ...clusterCommands, helpCommand],
+    children: etcdctlCommandNames.map((name) => implemented.get(name) ?? notImplemented(name)),
   });
 }
 
