@@ -23,6 +23,8 @@ export interface Step {
    * such as the database file size.
    */
   readonly sameServer?: boolean;
+  /** Runs after both commands, before their outputs are compared (to learn ids the step created). */
+  readonly afterRun?: () => Promise<void>;
 }
 
 export interface Outcome {
@@ -118,6 +120,7 @@ export async function compareStep(twins: Twins, step: Step): Promise<Mismatch | 
   const ourEndpoint = step.sameServer === true ? twins.real.endpoint : twins.ours.endpoint;
   const ourArgs = expand(step, ourEndpoint, twins, step.sameServer === true ? twins.newMember.real : twins.newMember.ours);
   const [real, ours] = await Promise.all([runReal(realArgs, stdin, baseEnv(step)), runOurs(ourArgs, stdin, baseEnv(step))]);
+  await step.afterRun?.();
   const fix = (b: Buffer, fromEndpoint: string): string => {
     let text = b.toString('latin1').replaceAll(fromEndpoint, twins.real.endpoint);
     text = normalizeCommon(text);
