@@ -8,7 +8,7 @@ async function main(): Promise<void> {
     process.stderr.write(`unsupported API version ${api}\n`);
     process.exit(1);
   }
-  const code = await runEtcdctl(process.argv.slice(2), new ProcessIo(), process.env);
+  const code = await runEtcdctl(process.argv.slice(2), { io: new ProcessIo(), env: process.env });
   // Exit once stdout has drained, so piped output is never cut short.
   process.stdout.write('', () => process.exit(code));
 }

@@ -51,8 +51,6 @@ export function isClientError(err: unknown, kind?: ErrorKind): err is ClientErro
   return err instanceof ClientError && (kind === undefined || err.kind === kind);
 }
 
-/** Details used when a deadline passes before any endpoint accepted a connection. */
-export const noEndpointReadyDetails = 'no endpoint is ready: all connection attempts failed';
 export const deadlineDetails = 'context deadline exceeded';
 export const canceledDetails = 'context canceled';
 export const closedDetails = 'the client is closed';

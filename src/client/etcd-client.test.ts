@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { Server, ServerCredentials, status as grpcStatus, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { GrpcCode } from '../base/errors.js';
+import { GrpcCode, type ErrorKind } from '../base/errors.js';
 import {
   Compare_CompareResult,
   Compare_CompareTarget,
@@ -15,6 +15,14 @@ import { EtcdClient, isClientError, prefixRangeEnd, type AttemptFailure } from '
 import { RealEtcd, etcdctlBinary, freePort, haveRealEtcd } from './testing-real-etcd.js';
 
 const skip = haveRealEtcd() ? false : 'the real etcd (/usr/bin/etcd) is not installed';
+
+/** Expects a ClientError of etcd's error table entry `kind`; a failure message shows what came instead. */
+async function rejectsWith(call: Promise<unknown>, kind: ErrorKind): Promise<void> {
+  await assert.rejects(call, (err: unknown) => {
+    assert.ok(isClientError(err, kind), `expected etcd error ${kind}, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+    return true;
+  });
+}
 
 let etcd: RealEtcd;
 let client: EtcdClient;
@@ -91,7 +99,7 @@ test("etcd's errors surface as ClientError with the gRPC code and etcd's exact m
   await client.kv.put({ key: 'c', value: '2' });
   await client.kv.compact({ revision: rev, physical: true });
   await assert.rejects(client.kv.range({ key: 'c', revision: rev - 1n }), (err: unknown) => isClientError(err, 'Compacted') && err.code === GrpcCode.OutOfRange);
-  await assert.rejects(client.kv.range({ key: 'c', revision: rev + 1000n }), (err: unknown) => isClientError(err, 'FutureRev'));
+  await rejectsWith(client.kv.range({ key: 'c', revision: rev + 1000n }), 'FutureRev');
   await assert.rejects(client.kv.put({ key: 'c', value: 'x', lease: 12345n }), (err: unknown) => isClientError(err, 'LeaseNotFound') && err.code === GrpcCode.NotFound);
 });
 
@@ -107,7 +115,7 @@ test('leases: grant, attach, time to live with keys, list, revoke', { skip }, as
   assert.ok(leases.some((l) => l.ID === grant.ID));
   await client.lease.revoke({ ID: grant.ID });
   assert.equal((await client.kv.range({ key: 'leased' })).count, 0n);
-  await assert.rejects(client.lease.revoke({ ID: grant.ID }), (err: unknown) => isClientError(err, 'LeaseNotFound'));
+  await rejectsWith(client.lease.revoke({ ID: grant.ID }), 'LeaseNotFound');
 });
 
 test('maintenance: status, hashKV, alarms, defragment; 64-bit ids are unsigned bigints', { skip }, async () => {
@@ -132,10 +140,10 @@ test('cluster: list, add a learner, update it, promotion refused, remove it', { 
   assert.ok(id > 0n && added.member?.isLearner === true);
   const updated = await client.cluster.memberUpdate({ ID: id, peerURLs: ['http://127.0.0.1:2'] });
   assert.deepEqual(updated.members.find((m) => m.ID === id)?.peerURLs, ['http://127.0.0.1:2']);
-  await assert.rejects(client.cluster.memberPromote({ ID: id }), (err: unknown) => isClientError(err, 'LearnerNotReady'));
+  await rejectsWith(client.cluster.memberPromote({ ID: id }), 'LearnerNotReady');
   const removed = await client.cluster.memberRemove({ ID: id });
   assert.equal(removed.members.length, 1);
-  await assert.rejects(client.cluster.memberRemove({ ID: id }), (err: unknown) => isClientError(err, 'MemberNotFound'));
+  await rejectsWith(client.cluster.memberRemove({ ID: id }), 'MemberNotFound');
 });
 
 test('fails over to the next endpoint when one cannot be reached', { skip }, async () => {
@@ -230,8 +238,8 @@ test('username and password: a token is fetched and sent; wrong credentials are 
   try {
     await good.kv.put({ key: 'secure', value: 'v' });
     assert.equal((await good.kv.range({ key: 'secure' })).count, 1n);
-    await assert.rejects(bad.kv.range({ key: 'secure' }), (err: unknown) => isClientError(err, 'AuthFailed'));
-    await assert.rejects(anonymous.kv.range({ key: 'secure' }), (err: unknown) => isClientError(err, 'UserEmpty'));
+    await rejectsWith(bad.kv.range({ key: 'secure' }), 'AuthFailed');
+    await rejectsWith(anonymous.kv.range({ key: 'secure' }), 'UserEmpty');
   } finally {
     good.close();
     bad.close();

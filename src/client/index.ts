@@ -1,3 +1,10 @@
+/**
+ * etcd-ts's client library for etcd's v3 API (works against etcd and etcd-ts alike).
+ *
+ * Unary calls only for now: Watch and LeaseKeepAlive are bidirectional streams and come later, built on the
+ * same Connection (one channel per endpoint) with their own failover rules (a watch resumes from its last
+ * revision on another endpoint; keep-alives restart against the new leader).
+ */
 export {
   EtcdClient,
   KV,

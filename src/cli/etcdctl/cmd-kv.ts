@@ -12,6 +12,11 @@ import { SimplePrinter } from './printer-simple.js';
 
 /** How argument text becomes key bytes: UTF-8 for the command line, raw bytes for txn input. */
 export type ToBytes = (s: string) => Buffer;
+
+export interface InputOptions {
+  readonly flags: FlagSet;
+  readonly toBytes: ToBytes;
+}
 export const utf8Bytes: ToBytes = (s) => Buffer.from(s, 'utf8');
 
 export const getFlags: readonly FlagSpec[] = [
@@ -89,7 +94,7 @@ function sortOf(flags: FlagSet): { sortOrder: RangeRequest_SortOrder; sortTarget
 }
 
 /** The key range of get and del: [key, end), a prefix, or everything from the key on. */
-function keyRange(args: readonly string[], flags: FlagSet, toBytes: ToBytes): { key: Buffer; rangeEnd: Buffer } {
+function keyRange(args: readonly string[], { flags, toBytes }: InputOptions): { key: Buffer; rangeEnd: Buffer } {
   let key = toBytes(args[0] ?? '');
   let rangeEnd = args.length > 1 ? toBytes(args[1] ?? '') : Buffer.alloc(0);
   if (flags.bool('prefix')) {
@@ -113,7 +118,8 @@ function checkRangeFlags(args: readonly string[], flags: FlagSet): void {
 }
 
 /** get's arguments as a range request, with etcdctl's checks in its order. */
-export function rangeInput(args: readonly string[], flags: FlagSet, toBytes: ToBytes): RangeInput {
+export function rangeInput(args: readonly string[], options: InputOptions): RangeInput {
+  const { flags } = options;
   if (args.length === 0) throw bad('get command needs one argument as key and an optional argument as range_end');
   if (flags.bool('prefix') && flags.bool('from-key')) {
     throw bad('`--prefix` and `--from-key` cannot be set at the same time, choose one');
@@ -123,7 +129,7 @@ export function rangeInput(args: readonly string[], flags: FlagSet, toBytes: ToB
   checkRangeFlags(args, flags);
   const rev = flags.int64('rev');
   return {
-    ...keyRange(args, flags, toBytes),
+    ...keyRange(args, options),
     limit: flags.int64('limit'),
     revision: rev > 0n ? rev : 0n,
     ...sortOf(flags),
@@ -132,14 +138,16 @@ export function rangeInput(args: readonly string[], flags: FlagSet, toBytes: ToB
   };
 }
 
-export function deleteInput(args: readonly string[], flags: FlagSet, toBytes: ToBytes): DeleteRangeInput {
+export function deleteInput(args: readonly string[], options: InputOptions): DeleteRangeInput {
+  const { flags } = options;
   if (args.length === 0 || args.length > 2) throw bad('del command needs one argument as key and an optional argument as range_end');
   checkRangeFlags(args, flags);
-  return { ...keyRange(args, flags, toBytes), prevKv: flags.bool('prev-kv') };
+  return { ...keyRange(args, options), prevKv: flags.bool('prev-kv') };
 }
 
 /** put's arguments as a put request; `stdin` supplies the value when only the key is given. */
-export function putInput(args: readonly string[], flags: FlagSet, toBytes: ToBytes, stdin: () => Buffer): PutInput {
+export function putInput(args: readonly string[], options: InputOptions & { stdin: () => Buffer }): PutInput {
+  const { flags, toBytes, stdin } = options;
   const needs = 'put command needs 1 argument and input from stdin or 2 arguments';
   if (args.length === 0) throw bad(needs);
   const ignoreValue = flags.bool('ignore-value');
@@ -176,7 +184,7 @@ export async function must<T>(call: Promise<T>): Promise<T> {
 }
 
 async function runGet(ctx: Context): Promise<void> {
-  const req = rangeInput(ctx.args, ctx.flags, utf8Bytes);
+  const req = rangeInput(ctx.args, { flags: ctx.flags, toBytes: utf8Bytes });
   ctx.configure();
   const resp = await must(ctx.client().kv.range(req, { timeoutMs: ctx.commandTimeoutMs() }));
   const printer = ctx.printer();
@@ -188,13 +196,13 @@ async function runGet(ctx: Context): Promise<void> {
 }
 
 async function runPut(ctx: Context): Promise<void> {
-  const req = putInput(ctx.args, ctx.flags, utf8Bytes, () => ctx.io.readAll());
+  const req = putInput(ctx.args, { flags: ctx.flags, toBytes: utf8Bytes, stdin: () => ctx.io.readAll() });
   ctx.configure();
   ctx.printer().put(await must(ctx.client().kv.put(req, { timeoutMs: ctx.commandTimeoutMs() })));
 }
 
 async function runDel(ctx: Context): Promise<void> {
-  const req = deleteInput(ctx.args, ctx.flags, utf8Bytes);
+  const req = deleteInput(ctx.args, { flags: ctx.flags, toBytes: utf8Bytes });
   ctx.configure();
   ctx.printer().del(await must(ctx.client().kv.deleteRange(req, { timeoutMs: ctx.commandTimeoutMs() })));
 }

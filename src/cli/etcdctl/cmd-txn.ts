@@ -38,18 +38,18 @@ const opRoot = new Command<OpContext>({ name: '', use: '', short: '', children: 
 
 const builders: Readonly<Record<string, OpBuilder>> = {
   get: (args, { flags }) => {
-    const input = rangeInput(args, flags, latin1);
+    const input = rangeInput(args, { flags, toBytes: latin1 });
     const value: RangeRequest = { ...RangeRequest.create(), ...input, key: toBuffer(input.key), rangeEnd: toBuffer(input.rangeEnd) };
     return { request: { $case: 'requestRange', value } };
   },
   put: (args, { flags }) => {
     // Inside a txn, stdin is already the txn's own input, so a missing value is simply missing.
-    const input = putInput(args, flags, latin1, () => Buffer.alloc(0));
+    const input = putInput(args, { flags, toBytes: latin1, stdin: () => Buffer.alloc(0) });
     const value: PutRequest = { ...PutRequest.create(), ...input, key: toBuffer(input.key), value: toBuffer(input.value) };
     return { request: { $case: 'requestPut', value } };
   },
   del: (args, { flags }) => {
-    const input = deleteInput(args, flags, latin1);
+    const input = deleteInput(args, { flags, toBytes: latin1 });
     const value: DeleteRangeRequest = { ...DeleteRangeRequest.create(), ...input, key: toBuffer(input.key), rangeEnd: toBuffer(input.rangeEnd) };
     return { request: { $case: 'requestDeleteRange', value } };
   },

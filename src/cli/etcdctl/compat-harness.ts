@@ -54,7 +54,8 @@ export async function startTwins(): Promise<Twins> {
   return { real, ours, deadPort: await freePort(), newMember: { real: '0', ours: '0' } };
 }
 
-function expand(step: Step, endpoint: string, twins: Twins, newMember: string): string[] {
+function expand(step: Step, side: { endpoint: string; twins: Twins; newMember: string }): string[] {
+  const { endpoint, twins, newMember } = side;
   const subst = (s: string): string =>
     s
       .replaceAll('{EP}', endpoint)
@@ -70,7 +71,7 @@ function baseEnv(step: Step): Record<string, string> {
   return { ETCDCTL_API: '3', ...(step.env ?? {}) };
 }
 
-export function runReal(args: readonly string[], stdin: string, env: Record<string, string>): Promise<Outcome> {
+export function runReal(args: readonly string[], { stdin, env }: { stdin: string; env: Record<string, string> }): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const child = spawn(etcdctlBinary, args, { env: { PATH: process.env['PATH'] ?? '/usr/bin', ...env } });
     const out: Buffer[] = [];
@@ -84,9 +85,9 @@ export function runReal(args: readonly string[], stdin: string, env: Record<stri
   });
 }
 
-export async function runOurs(args: readonly string[], stdin: string, env: Record<string, string>): Promise<Outcome> {
+export async function runOurs(args: readonly string[], { stdin, env }: { stdin: string; env: Record<string, string> }): Promise<Outcome> {
   const io = new BufferIo(stdin);
-  const code = await runEtcdctl(args, io, env);
+  const code = await runEtcdctl(args, { io, env });
   return { code, out: io.out, err: io.err };
 }
 
@@ -116,10 +117,10 @@ export interface Mismatch {
 /** Runs one step on both sides; returns a description of any difference. */
 export async function compareStep(twins: Twins, step: Step): Promise<Mismatch | undefined> {
   const stdin = step.stdin ?? '';
-  const realArgs = expand(step, twins.real.endpoint, twins, twins.newMember.real);
+  const realArgs = expand(step, { endpoint: twins.real.endpoint, twins, newMember: twins.newMember.real });
   const ourEndpoint = step.sameServer === true ? twins.real.endpoint : twins.ours.endpoint;
-  const ourArgs = expand(step, ourEndpoint, twins, step.sameServer === true ? twins.newMember.real : twins.newMember.ours);
-  const [real, ours] = await Promise.all([runReal(realArgs, stdin, baseEnv(step)), runOurs(ourArgs, stdin, baseEnv(step))]);
+  const ourArgs = expand(step, { endpoint: ourEndpoint, twins, newMember: step.sameServer === true ? twins.newMember.real : twins.newMember.ours });
+  const [real, ours] = await Promise.all([runReal(realArgs, { stdin, env: baseEnv(step) }), runOurs(ourArgs, { stdin, env: baseEnv(step) })]);
   await step.afterRun?.();
   const fix = (b: Buffer, fromEndpoint: string): string => {
     let text = b.toString('latin1').replaceAll(fromEndpoint, twins.real.endpoint);

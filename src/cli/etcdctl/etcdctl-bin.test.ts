@@ -37,7 +37,7 @@ function runBin(args: readonly string[], stdin: string): Promise<Outcome> {
 
 async function same(args: readonly string[], stdin = ''): Promise<Outcome> {
   const full = ['--endpoints', etcd.endpoint, ...args];
-  const [real, ours] = await Promise.all([runReal(full, stdin, { ETCDCTL_API: '3' }), runBin(full, stdin)]);
+  const [real, ours] = await Promise.all([runReal(full, { stdin, env: { ETCDCTL_API: '3' } }), runBin(full, stdin)]);
   assert.equal(ours.code, real.code, `exit code of ${args.join(' ')}`);
   assert.equal(ours.out.toString('latin1'), real.out.toString('latin1'), `stdout of ${args.join(' ')}`);
   assert.equal(normalizeCommon(ours.err.toString('latin1')), normalizeCommon(real.err.toString('latin1')), `stderr of ${args.join(' ')}`);

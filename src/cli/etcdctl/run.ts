@@ -76,12 +76,12 @@ class RunContext implements Context {
   #printer: Printer | undefined;
   #clients: EtcdClient[] = [];
 
-  constructor(command: Command<Context>, flags: FlagSet, args: readonly string[], io: Io, env: Readonly<Record<string, string | undefined>>) {
-    this.command = command;
-    this.flags = flags;
-    this.args = args;
-    this.io = io;
-    this.env = env;
+  constructor(parts: Pick<Context, 'command' | 'flags' | 'args' | 'io' | 'env'>) {
+    this.command = parts.command;
+    this.flags = parts.flags;
+    this.args = parts.args;
+    this.io = parts.io;
+    this.env = parts.env;
   }
 
   configure(): void {
@@ -135,7 +135,13 @@ function flagFailure(io: Io, command: Command<Context>, message: string): number
   return Exit.Error;
 }
 
-export async function runEtcdctl(argv: readonly string[], io: Io, env: Readonly<Record<string, string | undefined>>): Promise<number> {
+export interface RunOptions {
+  readonly io: Io;
+  /** The environment, for ETCDCTL_* variables. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+export async function runEtcdctl(argv: readonly string[], { io, env }: RunOptions): Promise<number> {
   const root = rootCommand();
   const { command, args } = findCommand(root, argv);
   const flags = command.flagSet();
@@ -160,7 +166,7 @@ export async function runEtcdctl(argv: readonly string[], io: Io, env: Readonly<
     io.stdout(usageText(command, versions));
     return Exit.Success;
   }
-  const ctx = new RunContext(command, flags, positional, io, env);
+  const ctx = new RunContext({ command, flags, args: positional, io, env });
   try {
     await run(ctx);
     return Exit.Success;

@@ -32,51 +32,62 @@ function splitLines(text: string): Cell[][] {
 /** Formats `text` as tabwriter.Writer would after Write(text) and Flush(). */
 export function tabwrite(text: string, options: TabwriterOptions = helpTabwriter): string {
   const lines = splitLines(text);
-  const out: string[] = [];
-  const widths: number[] = [];
-  format(lines, 0, lines.length, widths, options, out);
-  const trailingNewline = text.endsWith('\n');
-  const joined = out.join('\n');
-  return trailingNewline || lines.length === 0 ? joined + (lines.length > 0 ? '\n' : '') : joined;
+  const formatter = new Formatter(lines, options);
+  formatter.format(0, lines.length);
+  const joined = formatter.out.join('\n');
+  return lines.length > 0 && text.endsWith('\n') ? `${joined}\n` : joined;
 }
 
-function format(lines: Cell[][], line0: number, line1: number, widths: number[], o: TabwriterOptions, out: string[]): void {
-  const column = widths.length;
-  let start = line0;
-  for (let i = line0; i < line1; i++) {
-    if (column >= (lines[i]?.length ?? 0) - 1) continue;
-    // A block of lines with a cell in this column starts here.
-    writeLines(lines, start, i, widths, o, out);
-    start = i;
-    let width = o.minWidth;
-    for (; i < line1; i++) {
-      const line = lines[i] ?? [];
-      if (column >= line.length - 1) break;
-      width = Math.max(width, (line[column]?.width ?? 0) + o.padding);
+class Formatter {
+  readonly out: string[] = [];
+  #lines: Cell[][];
+  #options: TabwriterOptions;
+  /** Widths of the columns to the left of the one being formatted. */
+  #widths: number[] = [];
+
+  constructor(lines: Cell[][], options: TabwriterOptions) {
+    this.#lines = lines;
+    this.#options = options;
+  }
+
+  /** Go's recursive format: each block of lines sharing a cell in this column gets one width. */
+  format(line0: number, line1: number): void {
+    const column = this.#widths.length;
+    const hasCell = (i: number): boolean => column < (this.#lines[i]?.length ?? 0) - 1;
+    let start = line0;
+    for (let i = line0; i < line1; i++) {
+      if (!hasCell(i)) continue;
+      this.#writeLines(start, i);
+      start = i;
+      let width = this.#options.minWidth;
+      for (; i < line1 && hasCell(i); i++) {
+        width = Math.max(width, (this.#lines[i]?.[column]?.width ?? 0) + this.#options.padding);
+      }
+      this.#widths.push(width);
+      this.format(start, i);
+      this.#widths.pop();
+      start = i;
+      i--;
     }
-    widths.push(width);
-    format(lines, start, i, widths, o, out);
-    widths.pop();
-    start = i;
-    i--;
+    this.#writeLines(start, line1);
   }
-  writeLines(lines, start, line1, widths, o, out);
-}
 
-function writeLines(lines: Cell[][], line0: number, line1: number, widths: number[], o: TabwriterOptions, out: string[]): void {
-  for (let i = line0; i < line1; i++) {
-    const line = lines[i] ?? [];
-    let text = '';
-    line.forEach((cell, j) => {
-      text += cell.text;
-      const width = widths[j];
-      if (j < line.length - 1 && width !== undefined) text += tabPadding(cell.width, width, o.tabWidth);
-    });
-    out.push(text);
+  #writeLines(line0: number, line1: number): void {
+    for (let i = line0; i < line1; i++) {
+      const line = this.#lines[i] ?? [];
+      let text = '';
+      line.forEach((cell, j) => {
+        text += cell.text;
+        const width = this.#widths[j];
+        if (j < line.length - 1 && width !== undefined) text += this.#padding(cell.width, width);
+      });
+      this.out.push(text);
+    }
   }
-}
 
-function tabPadding(textWidth: number, cellWidth: number, tabWidth: number): string {
-  const rounded = Math.ceil(cellWidth / tabWidth) * tabWidth;
-  return '\t'.repeat(Math.ceil((rounded - textWidth) / tabWidth));
+  #padding(textWidth: number, cellWidth: number): string {
+    const tab = this.#options.tabWidth;
+    const rounded = Math.ceil(cellWidth / tab) * tab;
+    return '\t'.repeat(Math.ceil((rounded - textWidth) / tab));
+  }
 }
