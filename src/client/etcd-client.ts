@@ -4,6 +4,7 @@
  */
 import {
   AlarmRequest,
+  AlarmRequest_AlarmAction,
   AuthenticateRequest,
   CompactionRequest,
   DeleteRangeRequest,
@@ -74,8 +75,8 @@ export function toBuffer(bytes: Bytes | undefined): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-function plan<Res>(name: string, mutable: boolean, send: UnaryPlan<Res>['send']): UnaryPlan<Res> {
-  return { name, mutable, send };
+function plan<Res>(mutable: boolean, send: UnaryPlan<Res>['send']): UnaryPlan<Res> {
+  return { mutable, send };
 }
 
 export class KV {
@@ -87,12 +88,12 @@ export class KV {
 
   range(input: RangeInput, options?: CallOptions): Promise<RangeResponse> {
     const req: RangeRequest = { ...RangeRequest.create(), ...input, key: toBuffer(input.key), rangeEnd: toBuffer(input.rangeEnd) };
-    return this.#invoker.call(plan('KV.Range', false, (c, md, o, cb) => c.kv.range(req, md, o, cb)), options);
+    return this.#invoker.call(plan(false, (c, md, o, cb) => c.kv.range(req, md, o, cb)), options);
   }
 
   put(input: PutInput, options?: CallOptions): Promise<PutResponse> {
     const req: PutRequest = { ...PutRequest.create(), ...input, key: toBuffer(input.key), value: toBuffer(input.value) };
-    return this.#invoker.call(plan('KV.Put', true, (c, md, o, cb) => c.kv.put(req, md, o, cb)), options);
+    return this.#invoker.call(plan(true, (c, md, o, cb) => c.kv.put(req, md, o, cb)), options);
   }
 
   deleteRange(input: DeleteRangeInput, options?: CallOptions): Promise<DeleteRangeResponse> {
@@ -102,17 +103,17 @@ export class KV {
       key: toBuffer(input.key),
       rangeEnd: toBuffer(input.rangeEnd),
     };
-    return this.#invoker.call(plan('KV.DeleteRange', true, (c, md, o, cb) => c.kv.deleteRange(req, md, o, cb)), options);
+    return this.#invoker.call(plan(true, (c, md, o, cb) => c.kv.deleteRange(req, md, o, cb)), options);
   }
 
   txn(input: Partial<TxnRequest>, options?: CallOptions): Promise<TxnResponse> {
     const req: TxnRequest = { ...TxnRequest.create(), ...input };
-    return this.#invoker.call(plan('KV.Txn', true, (c, md, o, cb) => c.kv.txn(req, md, o, cb)), options);
+    return this.#invoker.call(plan(true, (c, md, o, cb) => c.kv.txn(req, md, o, cb)), options);
   }
 
   compact(input: Partial<CompactionRequest>, options?: CallOptions): Promise<CompactionResponse> {
     const req: CompactionRequest = { ...CompactionRequest.create(), ...input };
-    return this.#invoker.call(plan('KV.Compact', true, (c, md, o, cb) => c.kv.compact(req, md, o, cb)), options);
+    return this.#invoker.call(plan(true, (c, md, o, cb) => c.kv.compact(req, md, o, cb)), options);
   }
 }
 
@@ -124,28 +125,28 @@ export class Maintenance {
   }
 
   status(options?: CallOptions): Promise<StatusResponse> {
-    return this.#invoker.call(plan('Maintenance.Status', false, (c, md, o, cb) => c.maintenance.status({}, md, o, cb)), options);
+    return this.#invoker.call(plan(false, (c, md, o, cb) => c.maintenance.status({}, md, o, cb)), options);
   }
 
   hashKV(input: Partial<HashKVRequest> = {}, options?: CallOptions): Promise<HashKVResponse> {
     const req: HashKVRequest = { ...HashKVRequest.create(), ...input };
-    return this.#invoker.call(plan('Maintenance.HashKV', false, (c, md, o, cb) => c.maintenance.hashKv(req, md, o, cb)), options);
+    return this.#invoker.call(plan(false, (c, md, o, cb) => c.maintenance.hashKv(req, md, o, cb)), options);
   }
 
   alarm(input: Partial<AlarmRequest> = {}, options?: CallOptions): Promise<AlarmResponse> {
     const req: AlarmRequest = { ...AlarmRequest.create(), ...input };
-    // Only listing alarms (action GET, 0) is safe to resend.
-    const mutable = req.action !== 0;
-    return this.#invoker.call(plan('Maintenance.Alarm', mutable, (c, md, o, cb) => c.maintenance.alarm(req, md, o, cb)), options);
+    // Only listing alarms is safe to resend.
+    const mutable = req.action !== AlarmRequest_AlarmAction.GET;
+    return this.#invoker.call(plan(mutable, (c, md, o, cb) => c.maintenance.alarm(req, md, o, cb)), options);
   }
 
   defragment(options?: CallOptions): Promise<DefragmentResponse> {
-    return this.#invoker.call(plan('Maintenance.Defragment', true, (c, md, o, cb) => c.maintenance.defragment({}, md, o, cb)), options);
+    return this.#invoker.call(plan(true, (c, md, o, cb) => c.maintenance.defragment({}, md, o, cb)), options);
   }
 
   moveLeader(input: Partial<MoveLeaderRequest>, options?: CallOptions): Promise<MoveLeaderResponse> {
     const req: MoveLeaderRequest = { ...MoveLeaderRequest.create(), ...input };
-    return this.#invoker.call(plan('Maintenance.MoveLeader', true, (c, md, o, cb) => c.maintenance.moveLeader(req, md, o, cb)), options);
+    return this.#invoker.call(plan(true, (c, md, o, cb) => c.maintenance.moveLeader(req, md, o, cb)), options);
   }
 }
 
@@ -157,27 +158,27 @@ export class Cluster {
   }
 
   memberList(options?: CallOptions): Promise<MemberListResponse> {
-    return this.#invoker.call(plan('Cluster.MemberList', false, (c, md, o, cb) => c.cluster.memberList({}, md, o, cb)), options);
+    return this.#invoker.call(plan(false, (c, md, o, cb) => c.cluster.memberList({}, md, o, cb)), options);
   }
 
   memberAdd(input: Partial<MemberAddRequest>, options?: CallOptions): Promise<MemberAddResponse> {
     const req: MemberAddRequest = { ...MemberAddRequest.create(), ...input };
-    return this.#invoker.call(plan('Cluster.MemberAdd', true, (c, md, o, cb) => c.cluster.memberAdd(req, md, o, cb)), options);
+    return this.#invoker.call(plan(true, (c, md, o, cb) => c.cluster.memberAdd(req, md, o, cb)), options);
   }
 
   memberRemove(input: Partial<MemberRemoveRequest>, options?: CallOptions): Promise<MemberRemoveResponse> {
     const req: MemberRemoveRequest = { ...MemberRemoveRequest.create(), ...input };
-    return this.#invoker.call(plan('Cluster.MemberRemove', true, (c, md, o, cb) => c.cluster.memberRemove(req, md, o, cb)), options);
+    return this.#invoker.call(plan(true, (c, md, o, cb) => c.cluster.memberRemove(req, md, o, cb)), options);
   }
 
   memberUpdate(input: Partial<MemberUpdateRequest>, options?: CallOptions): Promise<MemberUpdateResponse> {
     const req: MemberUpdateRequest = { ...MemberUpdateRequest.create(), ...input };
-    return this.#invoker.call(plan('Cluster.MemberUpdate', true, (c, md, o, cb) => c.cluster.memberUpdate(req, md, o, cb)), options);
+    return this.#invoker.call(plan(true, (c, md, o, cb) => c.cluster.memberUpdate(req, md, o, cb)), options);
   }
 
   memberPromote(input: Partial<MemberPromoteRequest>, options?: CallOptions): Promise<MemberPromoteResponse> {
     const req: MemberPromoteRequest = { ...MemberPromoteRequest.create(), ...input };
-    return this.#invoker.call(plan('Cluster.MemberPromote', true, (c, md, o, cb) => c.cluster.memberPromote(req, md, o, cb)), options);
+    return this.#invoker.call(plan(true, (c, md, o, cb) => c.cluster.memberPromote(req, md, o, cb)), options);
   }
 }
 
@@ -190,21 +191,21 @@ export class Lease {
 
   grant(input: Partial<LeaseGrantRequest>, options?: CallOptions): Promise<LeaseGrantResponse> {
     const req: LeaseGrantRequest = { ...LeaseGrantRequest.create(), ...input };
-    return this.#invoker.call(plan('Lease.LeaseGrant', true, (c, md, o, cb) => c.lease.leaseGrant(req, md, o, cb)), options);
+    return this.#invoker.call(plan(true, (c, md, o, cb) => c.lease.leaseGrant(req, md, o, cb)), options);
   }
 
   revoke(input: Partial<LeaseRevokeRequest>, options?: CallOptions): Promise<LeaseRevokeResponse> {
     const req: LeaseRevokeRequest = { ...LeaseRevokeRequest.create(), ...input };
-    return this.#invoker.call(plan('Lease.LeaseRevoke', true, (c, md, o, cb) => c.lease.leaseRevoke(req, md, o, cb)), options);
+    return this.#invoker.call(plan(true, (c, md, o, cb) => c.lease.leaseRevoke(req, md, o, cb)), options);
   }
 
   timeToLive(input: Partial<LeaseTimeToLiveRequest>, options?: CallOptions): Promise<LeaseTimeToLiveResponse> {
     const req: LeaseTimeToLiveRequest = { ...LeaseTimeToLiveRequest.create(), ...input };
-    return this.#invoker.call(plan('Lease.LeaseTimeToLive', false, (c, md, o, cb) => c.lease.leaseTimeToLive(req, md, o, cb)), options);
+    return this.#invoker.call(plan(false, (c, md, o, cb) => c.lease.leaseTimeToLive(req, md, o, cb)), options);
   }
 
   leases(options?: CallOptions): Promise<LeaseLeasesResponse> {
-    return this.#invoker.call(plan('Lease.LeaseLeases', false, (c, md, o, cb) => c.lease.leaseLeases({}, md, o, cb)), options);
+    return this.#invoker.call(plan(false, (c, md, o, cb) => c.lease.leaseLeases({}, md, o, cb)), options);
   }
 }
 

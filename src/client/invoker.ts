@@ -17,8 +17,6 @@ const retryBackoffMaxMs = 500;
 export type Callback<Res> = (error: ServiceError | null, response: Res) => void;
 
 export interface UnaryPlan<Res> {
-  /** "KV.Range": names the call in errors. */
-  readonly name: string;
   /** True when the call changes state, so an ambiguous failure must not be resent. */
   readonly mutable: boolean;
   readonly send: (conn: Connection, md: Metadata, opts: GrpcCallOptions, cb: Callback<Res>) => ClientUnaryCall;
@@ -88,6 +86,7 @@ export class Invoker {
     const pinned = options.endpoint === undefined ? undefined : this.#pool.pinned(options.endpoint);
     while (state.attempt < attemptsMax) {
       throwIfAborted(state);
+      if (this.#closed) throw new ClientError(GrpcCode.Canceled, closedDetails, { sent: false });
       const conn = pinned ?? this.#pool.current();
       const ready = await conn.waitReady(Math.min(state.deadlineMs, Date.now() + this.#options.dialTimeoutMs));
       if (ready !== 'ready') {
