@@ -271,7 +271,8 @@ export class SimHost {
     const rd = raw.ready();
     this.#checkMustSync(rd);
     if (rd.softState !== null) this.#onSoftState(rd.softState.role, rd.softState.lead);
-    const leaderTerm = this.#role === StateRole.Leader ? raw.status().hardState.term : 0;
+    // Any term change comes with a hard state in the Ready; the previous one is persisted by now.
+    const leaderTerm = this.#role === StateRole.Leader ? (rd.hardState ?? this.#hardState).term : 0;
     if (leaderTerm > 0) this.#onLeaderEntries(rd.entries, leaderTerm);
     const disk = this.#o.disk;
     if (rd.snapshot !== null && rd.snapshot.metadata.index > 0) disk.write({ kind: 'installSnapshot', snapshot: rd.snapshot });
