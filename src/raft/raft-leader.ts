@@ -70,14 +70,25 @@ function checkQuorum(r: Raft): void {
   }
 }
 
-function handleProposal(r: Raft, m: Message): void {
-  if (m.entries.length === 0) throw new Error(`${r.id} stepped empty MsgProp`);
+function checkCanPropose(r: Raft): void {
   // A leader removed from the configuration takes no new proposals.
   if (r.trk.get(r.id) === undefined) throw new ProposalDroppedError('leader is not a member');
   if (r.leadTransferee !== NONE) {
     r.logger.info(`${r.id} [term ${r.term}] transfer leadership to ${r.leadTransferee} is in progress; dropping proposal`);
     throw new ProposalDroppedError('leadership transfer in progress');
   }
+}
+
+/** Local normal proposals on the leader, without a MsgProp: same checks, entries created once. */
+export function proposeData(r: Raft, data: readonly Uint8Array[]): void {
+  checkCanPropose(r);
+  if (!r.appendData(data)) throw new ProposalDroppedError('too many uncommitted entry bytes');
+  bcastAppend(r);
+}
+
+function handleProposal(r: Raft, m: Message): void {
+  if (m.entries.length === 0) throw new Error(`${r.id} stepped empty MsgProp`);
+  checkCanPropose(r);
   let ents = m.entries;
   for (let i = 0; i < ents.length; i++) {
     const e = ents[i] as Entry;
