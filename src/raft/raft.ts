@@ -75,6 +75,8 @@ export class Raft {
   /** In [electionTimeout, 2 * electionTimeout), drawn anew whenever the node changes term or role. */
   randomizedElectionTimeout = 0;
   readonly disableProposalForwarding: boolean;
+  /** Proposals were appended and not yet broadcast (see flushPendingAppends). */
+  appendsPending = false;
   /** ReadIndex requests a new leader holds until it commits an entry of its own term. */
   pendingReadIndexMessages: Message[] = [];
   readonly logger: Logger;
@@ -284,8 +286,8 @@ export class Raft {
       const e = ents[i] as Entry;
       this.raftLog.appendOne({ term, index: li + 1 + i, type: e.type, data: e.data });
     }
-    // The leader acknowledges its own entries once they are durable (it sends itself no MsgApp).
-    this.send({ type: MT.AppResp, to: this.id, index: li + ents.length });
+    // The leader acknowledges its own entries once they are durable: RawNode steps one MsgAppResp
+    // from itself for the last entry of each Ready when it is advanced (it sends itself no MsgApp).
     return true;
   }
 
@@ -297,8 +299,7 @@ export class Raft {
       this.logger.warn(`${this.id} appending new entries to log would exceed uncommitted entry size limit; dropping proposal`);
       return false;
     }
-    const li = this.raftLog.appendNew(this.term, EntryType.Normal, data);
-    this.send({ type: MT.AppResp, to: this.id, index: li });
+    this.raftLog.appendNew(this.term, EntryType.Normal, data);
     return true;
   }
 

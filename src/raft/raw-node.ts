@@ -9,7 +9,7 @@ import { ProposalDroppedError, StateRole } from './contract.js';
 import { encodeConfChangeV2 } from './conf-change.js';
 import type { RaftExtraConfig } from './raft.js';
 import { Raft } from './raft.js';
-import { proposeData } from './raft-leader.js';
+import { flushPendingAppends, proposeData } from './raft-leader.js';
 import type { ConfChangeV2, ConfState, Entry, HardState, Message, NodeId, Snapshot } from './types.js';
 import { ConfChangeTransition, ConfChangeType, EntryType, MessageType as MT, NONE } from './types.js';
 import { EMPTY_BYTES, entsSizeBytes, isLocalMsg, isResponseMsg, makeMessage } from './util.js';
@@ -134,6 +134,7 @@ export class RawNode implements RawNodeApi {
 
   hasReady(): boolean {
     const r = this.#raft;
+    if (r.appendsPending) return true;
     if (!softStateEqual(r.softState(), this.#prevSoftSt)) return true;
     const hs = r.hardState();
     if (!isEmptyHardState(hs) && !hardStateEqual(hs, this.#prevHardSt)) return true;
@@ -147,6 +148,7 @@ export class RawNode implements RawNodeApi {
   ready(): Ready {
     assert(this.#handed === null, 'ready() called again before advance()');
     const r = this.#raft;
+    flushPendingAppends(r);
     const entries = r.raftLog.nextUnstableEnts();
     // The host persists entries before applying, so committed entries may include unstable ones.
     const committedEntries = r.raftLog.nextCommittedEnts(true);
@@ -184,6 +186,10 @@ export class RawNode implements RawNodeApi {
     const committedBytes = ce.length > 0 ? entsSizeBytes(ce) : 0;
     if (ce.length > 0) r.raftLog.acceptApplying((ce[ce.length - 1] as Entry).index, committedBytes, true);
     const last = rd.entries.length > 0 ? (rd.entries[rd.entries.length - 1] as Entry) : null;
+    // The leader's own acknowledgement of the entries it is persisting (one per Ready, not per append).
+    if (last !== null && r.state === StateRole.Leader) {
+      selfSteps.push(makeMessage({ type: MT.AppResp, to: r.id, from: r.id, term: r.term, index: last.index }));
+    }
     this.#handed = {
       readyTerm: r.term,
       lastIndex: last === null ? 0 : last.index,
