@@ -212,7 +212,9 @@ export class RawNode implements RawNodeApi {
     r.onApplied(h.committed, h.committedBytes);
   }
 
+  /** context must be non-empty and unique among pending reads: it is how the answer finds its request. */
   readIndex(context: Uint8Array): void {
+    assert(context.length > 0, 'readIndex needs a non-empty request context');
     this.#raft.step(makeMessage({ type: MT.ReadIndex, to: NONE, context }));
   }
 
