@@ -138,6 +138,12 @@ export class Unstable {
     this.entries.push(e);
   }
 
+  /** The array to push new entries at the end of (copied first if a Ready holds it). */
+  appendTarget(): Entry[] {
+    this.#ownEntries();
+    return this.entries;
+  }
+
   /** Entries [lo, hi); the caller checked the bounds. Returns the array itself for a full range. */
   slice(lo: number, hi: number): Entry[] {
     this.#mustCheckOutOfBounds(lo, hi);

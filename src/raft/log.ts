@@ -73,6 +73,18 @@ export class RaftLog {
   }
 
   /**
+   * Leader's append of new entries stamped (term, lastIndex()+1...) from payloads: one allocation per
+   * entry and no intermediate array.
+   */
+  appendNew(term: number, type: Entry['type'], data: readonly Uint8Array[]): number {
+    const first = this.lastIndex() + 1;
+    assert(first === this.unstable.offset + this.unstable.entries.length, () => `leader append at ${first} is not at the unstable end`);
+    const dst = this.unstable.appendTarget();
+    for (let i = 0; i < data.length; i++) dst.push({ term, index: first + i, type, data: data[i] as Uint8Array });
+    return first + data.length - 1;
+  }
+
+  /**
    * The index of the first entry whose term differs from ours, or of the first new entry if all
    * existing ones match; 0 if every entry is already in the log.
    */

@@ -3,7 +3,7 @@
  * replicas, heartbeats, ReadIndex, leader transfer, proposals and the automatic leave of a joint
  * configuration.
  */
-import { ProposalDroppedError } from './contract.js';
+import { ProposalDroppedError, StateRole } from './contract.js';
 import { decodeConfChangeV1, decodeConfChangeV2, formatConfChanges } from './conf-change.js';
 import type { Raft } from './raft.js';
 import { VoteResult } from './quorum/quorum.js';
@@ -70,14 +70,25 @@ function checkQuorum(r: Raft): void {
   }
 }
 
-function handleProposal(r: Raft, m: Message): void {
-  if (m.entries.length === 0) throw new Error(`${r.id} stepped empty MsgProp`);
+function checkCanPropose(r: Raft): void {
   // A leader removed from the configuration takes no new proposals.
   if (r.trk.get(r.id) === undefined) throw new ProposalDroppedError('leader is not a member');
   if (r.leadTransferee !== NONE) {
     r.logger.info(`${r.id} [term ${r.term}] transfer leadership to ${r.leadTransferee} is in progress; dropping proposal`);
     throw new ProposalDroppedError('leadership transfer in progress');
   }
+}
+
+/** Local normal proposals on the leader, without a MsgProp: same checks, entries created once. */
+export function proposeData(r: Raft, data: readonly Uint8Array[]): void {
+  checkCanPropose(r);
+  if (!r.appendData(data)) throw new ProposalDroppedError('too many uncommitted entry bytes');
+  r.appendsPending = true;
+}
+
+function handleProposal(r: Raft, m: Message): void {
+  if (m.entries.length === 0) throw new Error(`${r.id} stepped empty MsgProp`);
+  checkCanPropose(r);
   let ents = m.entries;
   for (let i = 0; i < ents.length; i++) {
     const e = ents[i] as Entry;
@@ -92,7 +103,17 @@ function handleProposal(r: Raft, m: Message): void {
     }
   }
   if (!r.appendEntries(ents)) throw new ProposalDroppedError('too many uncommitted entry bytes');
-  bcastAppend(r);
+  r.appendsPending = true;
+}
+
+/**
+ * Sends the appends that proposals made necessary. Proposals only mark them pending, so that all the
+ * proposals of one turn of the host loop leave in one message per follower (batching on purpose).
+ */
+export function flushPendingAppends(r: Raft): void {
+  if (!r.appendsPending) return;
+  r.appendsPending = false;
+  if (r.state === StateRole.Leader) bcastAppend(r);
 }
 
 /** Why this conf change cannot be proposed now ('' if it can): one change at a time (thesis §4.1). */

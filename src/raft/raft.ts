@@ -25,7 +25,7 @@ import { ProgressTracker } from './tracker/tracker.js';
 import type { ConfChangeV2, ConfState, Entry, HardState, Message, NodeId } from './types.js';
 import { EntryType, MessageType as MT, NONE } from './types.js';
 import type { MessageFields } from './util.js';
-import { bytesEqual, entsSizeBytes, makeMessage, payloadsSizeBytes, voteRespMsgType } from './util.js';
+import { bytesEqual, makeMessage, payloadsSizeBytes, voteRespMsgType } from './util.js';
 import { describeMessageType, describeRole } from './describe.js';
 
 /** Context of a vote request caused by a leader transfer: it overrides the leader lease. */
@@ -75,6 +75,8 @@ export class Raft {
   /** In [electionTimeout, 2 * electionTimeout), drawn anew whenever the node changes term or role. */
   randomizedElectionTimeout = 0;
   readonly disableProposalForwarding: boolean;
+  /** Proposals were appended and not yet broadcast (see flushPendingAppends). */
+  appendsPending = false;
   /** ReadIndex requests a new leader holds until it commits an entry of its own term. */
   pendingReadIndexMessages: Message[] = [];
   readonly logger: Logger;
@@ -284,13 +286,28 @@ export class Raft {
       const e = ents[i] as Entry;
       this.raftLog.appendOne({ term, index: li + 1 + i, type: e.type, data: e.data });
     }
-    // The leader acknowledges its own entries once they are durable (it sends itself no MsgApp).
-    this.send({ type: MT.AppResp, to: this.id, index: li + ents.length });
+    // The leader acknowledges its own entries once they are durable: RawNode steps one MsgAppResp
+    // from itself for the last entry of each Ready when it is advanced (it sends itself no MsgApp).
+    return true;
+  }
+
+  /** A leader's fast path for normal proposals: entries are created once, already stamped. */
+  appendData(data: readonly Uint8Array[]): boolean {
+    let s = 0;
+    for (let i = 0; i < data.length; i++) s += (data[i] as Uint8Array).length;
+    if (!this.#increaseUncommittedBytes(s)) {
+      this.logger.warn(`${this.id} appending new entries to log would exceed uncommitted entry size limit; dropping proposal`);
+      return false;
+    }
+    this.raftLog.appendNew(this.term, EntryType.Normal, data);
     return true;
   }
 
   increaseUncommittedSize(ents: readonly Entry[]): boolean {
-    const s = payloadsSizeBytes(ents);
+    return this.#increaseUncommittedBytes(payloadsSizeBytes(ents));
+  }
+
+  #increaseUncommittedBytes(s: number): boolean {
     // An empty tail takes any proposal; empty entries always fit (new leader's entry, auto-leave).
     if (this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > this.maxUncommittedSizeBytes) return false;
     this.uncommittedSize += s;
@@ -477,10 +494,10 @@ export class Raft {
     }
   }
 
-  /** The host applied these committed entries. */
-  onApplied(ents: readonly Entry[]): void {
+  /** The host applied these committed entries (sizeBytes: their entsSizeBytes, known by the caller). */
+  onApplied(ents: readonly Entry[], sizeBytes: number): void {
     if (ents.length === 0) return;
-    this.appliedTo((ents[ents.length - 1] as Entry).index, entsSizeBytes(ents));
+    this.appliedTo((ents[ents.length - 1] as Entry).index, sizeBytes);
     this.reduceUncommittedSize(payloadsSizeBytes(ents));
   }
 

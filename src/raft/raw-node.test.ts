@@ -106,3 +106,9 @@ test('restart from storage keeps term, vote, log and commit', () => {
   assert.deepEqual(after, before);
   assert.equal(c.raw(2n).raft.raftLog.lastIndex(), 2);
 });
+
+test('readIndex refuses an empty context (a heartbeat ack could never be matched to it)', () => {
+  const c = Cluster.create(3);
+  c.elect(1n);
+  assert.throws(() => c.raw(1n).readIndex(new Uint8Array(0)), /non-empty/);
+});

@@ -9,6 +9,7 @@ import { ProposalDroppedError, StateRole } from './contract.js';
 import { encodeConfChangeV2 } from './conf-change.js';
 import type { RaftExtraConfig } from './raft.js';
 import { Raft } from './raft.js';
+import { flushPendingAppends, proposeData } from './raft-leader.js';
 import type { ConfChangeV2, ConfState, Entry, HardState, Message, NodeId, Snapshot } from './types.js';
 import { ConfChangeTransition, ConfChangeType, EntryType, MessageType as MT, NONE } from './types.js';
 import { EMPTY_BYTES, entsSizeBytes, isLocalMsg, isResponseMsg, makeMessage } from './util.js';
@@ -22,6 +23,7 @@ interface Handed {
   readonly lastTerm: number;
   readonly snapshotIndex: number;
   readonly committed: readonly Entry[];
+  readonly committedBytes: number;
   /** Messages to self that wait for the Ready to be durable (own vote, own append ack). */
   readonly selfSteps: readonly Message[];
 }
@@ -82,13 +84,25 @@ export class RawNode implements RawNodeApi {
   }
 
   propose(data: Uint8Array): void {
+    if (this.#raft.state === StateRole.Leader) {
+      proposeData(this.#raft, [data]);
+      return;
+    }
     const entries = [{ term: 0, index: 0, type: EntryType.Normal, data }];
     this.#raft.step(makeMessage({ type: MT.Prop, to: NONE, from: this.#raft.id, entries }));
   }
 
-  /** Proposes several entries as one message: one broadcast instead of one per entry. */
+  /**
+   * Proposes several entries at once: one broadcast instead of one per entry. All are appended or none
+   * (ProposalDroppedError).
+   */
   proposeMany(data: readonly Uint8Array[]): void {
     if (data.length === 0) return;
+    // On the leader the entries are created once, already stamped; elsewhere they travel in a MsgProp.
+    if (this.#raft.state === StateRole.Leader) {
+      proposeData(this.#raft, data);
+      return;
+    }
     const entries: Entry[] = new Array<Entry>(data.length);
     for (let i = 0; i < data.length; i++) entries[i] = { term: 0, index: 0, type: EntryType.Normal, data: data[i] as Uint8Array };
     this.#raft.step(makeMessage({ type: MT.Prop, to: NONE, from: this.#raft.id, entries }));
@@ -120,6 +134,7 @@ export class RawNode implements RawNodeApi {
 
   hasReady(): boolean {
     const r = this.#raft;
+    if (r.appendsPending) return true;
     if (!softStateEqual(r.softState(), this.#prevSoftSt)) return true;
     const hs = r.hardState();
     if (!isEmptyHardState(hs) && !hardStateEqual(hs, this.#prevHardSt)) return true;
@@ -133,6 +148,7 @@ export class RawNode implements RawNodeApi {
   ready(): Ready {
     assert(this.#handed === null, 'ready() called again before advance()');
     const r = this.#raft;
+    flushPendingAppends(r);
     const entries = r.raftLog.nextUnstableEnts();
     // The host persists entries before applying, so committed entries may include unstable ones.
     const committedEntries = r.raftLog.nextCommittedEnts(true);
@@ -167,14 +183,20 @@ export class RawNode implements RawNodeApi {
     r.msgsAfterAppend = [];
     r.raftLog.acceptUnstable();
     const ce = rd.committedEntries;
-    if (ce.length > 0) r.raftLog.acceptApplying((ce[ce.length - 1] as Entry).index, entsSizeBytes(ce), true);
+    const committedBytes = ce.length > 0 ? entsSizeBytes(ce) : 0;
+    if (ce.length > 0) r.raftLog.acceptApplying((ce[ce.length - 1] as Entry).index, committedBytes, true);
     const last = rd.entries.length > 0 ? (rd.entries[rd.entries.length - 1] as Entry) : null;
+    // The leader's own acknowledgement of the entries it is persisting (one per Ready, not per append).
+    if (last !== null && r.state === StateRole.Leader) {
+      selfSteps.push(makeMessage({ type: MT.AppResp, to: r.id, from: r.id, term: r.term, index: last.index }));
+    }
     this.#handed = {
       readyTerm: r.term,
       lastIndex: last === null ? 0 : last.index,
       lastTerm: last === null ? 0 : last.term,
       snapshotIndex: rd.snapshot === null ? 0 : rd.snapshot.metadata.index,
       committed: ce,
+      committedBytes,
       selfSteps,
     };
   }
@@ -187,10 +209,12 @@ export class RawNode implements RawNodeApi {
     const r = this.#raft;
     for (const m of h.selfSteps) r.step(m);
     r.onStorageAppended({ readyTerm: h.readyTerm, index: h.lastIndex, logTerm: h.lastTerm, snapshotIndex: h.snapshotIndex });
-    r.onApplied(h.committed);
+    r.onApplied(h.committed, h.committedBytes);
   }
 
+  /** context must be non-empty and unique among pending reads: it is how the answer finds its request. */
   readIndex(context: Uint8Array): void {
+    assert(context.length > 0, 'readIndex needs a non-empty request context');
     this.#raft.step(makeMessage({ type: MT.ReadIndex, to: NONE, context }));
   }
 

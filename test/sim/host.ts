@@ -271,7 +271,8 @@ export class SimHost {
     const rd = raw.ready();
     this.#checkMustSync(rd);
     if (rd.softState !== null) this.#onSoftState(rd.softState.role, rd.softState.lead);
-    const leaderTerm = this.#role === StateRole.Leader ? raw.status().hardState.term : 0;
+    // Any term change comes with a hard state in the Ready; the previous one is persisted by now.
+    const leaderTerm = this.#role === StateRole.Leader ? (rd.hardState ?? this.#hardState).term : 0;
     if (leaderTerm > 0) this.#onLeaderEntries(rd.entries, leaderTerm);
     const disk = this.#o.disk;
     if (rd.snapshot !== null && rd.snapshot.metadata.index > 0) disk.write({ kind: 'installSnapshot', snapshot: rd.snapshot });
@@ -289,8 +290,10 @@ export class SimHost {
   #checkMustSync(rd: Ready): void {
     const hs = rd.hardState;
     const changed = hs !== null && (hs.term !== this.#hardState.term || hs.vote !== this.#hardState.vote);
-    if ((rd.entries.length > 0 || changed) && !rd.mustSync) {
-      violation('contract', `node ${this.id}: Ready with ${rd.entries.length} entries / new term or vote has mustSync=false`);
+    const snapshot = rd.snapshot !== null && rd.snapshot.metadata.index > 0;
+    if ((rd.entries.length > 0 || changed || snapshot) && !rd.mustSync) {
+      violation('contract', `node ${this.id}: Ready with ${rd.entries.length} entries, ` +
+        `${snapshot ? 'a' : 'no'} snapshot, ${changed ? 'a new' : 'the same'} term/vote has mustSync=false`);
     }
   }
 
@@ -486,8 +489,8 @@ export class SimHost {
 
 /**
  * A received snapshot is always made durable before the Ready's messages go out, like etcd's server
- * (its snapshotter fsyncs on save): the follower acknowledges the snapshot's index, and the core's
- * mustSync does not account for snapshots (a Ready with only a snapshot has mustSync=false).
+ * (its snapshotter fsyncs on save): the follower acknowledges the snapshot's index. The core also sets
+ * mustSync for it (checked in #checkMustSync); an early core did not, and lost acknowledged snapshots.
  */
 function mustSync(rd: Ready): boolean {
   return rd.mustSync || (rd.snapshot !== null && rd.snapshot.metadata.index > 0);

@@ -63,7 +63,7 @@ export interface RunResult {
 const LEADER_BOUND_ELECTIONS = 30;
 /** Convergence must show progress at least this often, and finish within the hard bound. */
 const STALL_BOUND_ELECTIONS = 20;
-const CONVERGE_BOUND_ELECTIONS = 2000;
+const CONVERGE_BOUND_ELECTIONS = 400;
 const PROBE_BOUND_ELECTIONS = 20;
 const PROBE_WRITES = 5;
 
@@ -406,10 +406,10 @@ export class ScenarioRun {
     return violation('liveness', `no convergence (${why} election timeouts): ${last}`);
   }
 
-  /** Grows whenever any node commits or applies something. */
+  /** Changes whenever any node appends, commits or applies something, or changes term. */
   #progressMeasure(): number {
     let n = 0;
-    for (const h of this.#c.hosts.values()) if (h.up) n += h.applied + h.commit + h.term;
+    for (const h of this.#c.hosts.values()) if (h.up) n += h.applied + h.commit + h.term + h.lastIndex;
     return n;
   }
 

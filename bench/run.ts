@@ -1,0 +1,264 @@
+// `npm run bench`: starts real etcd and etcd-ts one at a time with the same flags, runs the same workloads
+// against each with our load generator, samples each server's RSS and CPU, and prints one comparison.
+// Both servers and the load generator share this machine's cores, so only ratios within a run count.
+
+import { accessSync, constants, readFileSync, realpathSync, writeFileSync, existsSync } from 'node:fs';
+import { credentials } from '@grpc/grpc-js';
+import { KVClient, RangeRequest, type RangeResponse } from '../src/gen/etcd/etcdserver/etcdserverpb/rpc.js';
+import { runLoad, type LoadResult } from './load-generator.js';
+import type { LoadConfig } from './load-config.js';
+import { parseFlags, usage, UsageError } from './options.js';
+import { readCpuUs, readMemory, RssSampler, type MemoryStatus } from './proc-stats.js';
+import { cpuTable, machineFacts, mainTable, memoryTable, replaceResults, TARGETS, type Measure, type Row, type Target } from './report.js';
+import { startServer, type RunningServer } from './server-process.js';
+import { commandLine, preloadConfig, REPO_ROOT, RUN_FLAGS, WORKLOAD_NAMES, workloadFor, type RunFlags, type WorkloadName } from './workloads.js';
+
+const SETTLE_POLL_MS = 500;
+const SETTLE_WINDOW_SAMPLES = 6;
+const SETTLE_TOLERANCE = 0.01;
+/** Past this event-loop utilization a load-generator thread, not the server, may be what limits a run. */
+const LOADGEN_BUSY_SHARE = 0.9;
+/** A busy thread that got less CPU than this share of a core was waiting for a core, not working. */
+const STARVED_SHARE = 0.75;
+
+/** Warning text -> the runs it applies to ("etcd put100"), so a busy machine yields one line, not twenty. */
+const warnings = new Map<string, string[]>();
+function warn(text: string, where: string): void {
+  warnings.set(text, [...(warnings.get(text) ?? []), where]);
+}
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+function measureOf(result: LoadResult, server: { where: string; cpuUs: number; peakRssBytes: number }): Measure {
+  const where = server.where;
+  const ok = result.histogram.count;
+  const loadgenCpuPct = (result.cpuUs / 1000 / result.elapsedMs) * 100;
+  if (result.busiestThread > LOADGEN_BUSY_SHARE) {
+    const starved = loadgenCpuPct / result.threads < 100 * STARVED_SHARE;
+    warn(starved
+      ? `the machine is oversubscribed: a load-generator thread was over ${LOADGEN_BUSY_SHARE * 100}% busy but got under ${STARVED_SHARE * 100}% of a core`
+      : `a load-generator thread was over ${LOADGEN_BUSY_SHARE * 100}% busy on a full core: it may be what limits throughput (try --workers)`, where);
+  }
+  for (const [what, n] of Object.entries(result.errors)) warn(`failed requests: ${what}`, `${where} (${n})`);
+  return {
+    opsPerSec: result.opsPerSec,
+    okCount: ok,
+    errorCount: result.errorCount,
+    p50Us: result.histogram.percentile(50),
+    p99Us: result.histogram.percentile(99),
+    maxUs: result.histogram.max,
+    peakRssBytes: server.peakRssBytes,
+    serverCpuUsPerOp: ok > 0 ? server.cpuUs / ok : NaN,
+    loadgenCpuUsPerOp: ok > 0 ? result.cpuUs / ok : NaN,
+    loadgenCpuPct,
+    loadgenBusyPct: result.busiestThread * 100,
+  };
+}
+
+async function measure(server: RunningServer, cfg: LoadConfig, opts: { sampleMs: number; where: string }): Promise<Measure> {
+  const sampler = new RssSampler(server.pid);
+  sampler.start(opts.sampleMs);
+  let cpuBefore = 0;
+  let cpuAfter = 0;
+  let result: LoadResult;
+  try {
+    result = await runLoad(cfg, {
+      beforeTimed: () => void (cpuBefore = readCpuUs(server.pid)),
+      afterTimed: () => void (cpuAfter = readCpuUs(server.pid)),
+    });
+  } finally {
+    sampler.stop();
+  }
+  return measureOf(result, { where: opts.where, cpuUs: cpuAfter - cpuBefore, peakRssBytes: sampler.peakBytes });
+}
+
+function progress(target: Target, name: string, m: Measure): void {
+  log(`[${target}] ${name}: ${Math.round(m.opsPerSec)} ops/s, p50 ${(m.p50Us / 1000).toFixed(2)} ms, ` +
+    `p99 ${(m.p99Us / 1000).toFixed(2)} ms, server ${m.serverCpuUsPerOp.toFixed(0)} us/op, ` +
+    `loadgen ${m.loadgenCpuUsPerOp.toFixed(0)} us/op (${m.loadgenCpuPct.toFixed(0)}% of a core, thread ${m.loadgenBusyPct.toFixed(0)}% busy), peak RSS ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MB`);
+}
+
+async function preload(flags: RunFlags, server: RunningServer, keys: number): Promise<void> {
+  const result = await runLoad(preloadConfig(flags, server.endpoint, keys));
+  if (result.errorCount > 0) throw new Error(`preloading ${keys} keys failed: ${JSON.stringify(result.errors)}`);
+}
+
+async function runThroughput(target: Target, flags: RunFlags, names: WorkloadName[]): Promise<Map<WorkloadName, Measure>> {
+  const out = new Map<WorkloadName, Measure>();
+  const server = await start(target, flags, '');
+  try {
+    let preloaded = 0;
+    for (const name of names) {
+      const w = workloadFor(name, flags);
+      if (w.preloadKeys > preloaded) {
+        await preload(flags, server, w.preloadKeys);
+        preloaded = w.preloadKeys;
+      }
+      const m = await measure(server, w.load(server.endpoint), { sampleMs: flags['sample-ms'], where: `${target} ${name}` });
+      progress(target, name, m);
+      out.set(name, m);
+    }
+  } finally {
+    await server.stop();
+  }
+  return out;
+}
+
+function unary<Req, Res>(call: (req: Req, cb: (err: Error | null, res: Res) => void) => unknown, req: Req): Promise<Res> {
+  return new Promise((resolve, reject) => void call(req, (err, res) => (err ? reject(err) : resolve(res))));
+}
+
+/** Compacts at the head revision, then waits (up to a deadline) until RSS stops moving. */
+async function settle(server: RunningServer, seconds: number): Promise<{ status: MemoryStatus; seconds: number }> {
+  const kv = new KVClient(server.endpoint, credentials.createInsecure());
+  try {
+    const head: RangeResponse = await unary(kv.range.bind(kv), RangeRequest.fromPartial({ key: Buffer.from('k') }));
+    await unary(kv.compact.bind(kv), { revision: head.header?.revision ?? 1n, physical: true });
+  } finally {
+    kv.close();
+  }
+  const started = Date.now();
+  const deadline = started + seconds * 1000;
+  const window: number[] = [];
+  let status = readMemory(server.pid);
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+    status = readMemory(server.pid);
+    window.push(status.rssBytes);
+    if (window.length > SETTLE_WINDOW_SAMPLES) window.shift();
+    if (window.length === SETTLE_WINDOW_SAMPLES && Math.max(...window) - Math.min(...window) <= SETTLE_TOLERANCE * Math.max(...window)) break;
+  }
+  return { status, seconds: (Date.now() - started) / 1000 };
+}
+
+async function runMemory(target: Target, flags: RunFlags): Promise<Measure> {
+  const server = await start(target, flags, ' (memory workload)');
+  try {
+    const m = await measure(server, workloadFor('mem', flags).load(server.endpoint), { sampleMs: flags['sample-ms'], where: `${target} mem` });
+    const afterLoad = readMemory(server.pid);
+    const settled = await settle(server, flags['settle-seconds']);
+    m.memory = { afterLoad, settled: settled.status, settledAfterSeconds: settled.seconds };
+    progress(target, 'mem', m);
+    log(`[${target}] mem: RSS after load ${(afterLoad.rssBytes / 2 ** 20).toFixed(0)} MB, settled ${(settled.status.rssBytes / 2 ** 20).toFixed(0)} MB after ${settled.seconds.toFixed(0)} s`);
+    return m;
+  } finally {
+    await server.stop();
+  }
+}
+
+const SHELLS = new Set(['sh', 'bash', 'dash', 'env']);
+
+async function start(target: Target, flags: RunFlags, what: string): Promise<RunningServer> {
+  const server = await startServer({ label: target, binary: binaryOf(target, flags), readyTimeoutMs: flags['ready-seconds'] * 1000 });
+  log(`[${target}] started ${server.comm} pid ${server.pid} on ${server.endpoint}${what}`);
+  if (SHELLS.has(server.comm)) {
+    warn(`the PID is a ${server.comm} wrapper, so RSS and CPU measure the wrapper; the launcher must exec the server`, target);
+  }
+  return server;
+}
+
+function binaryOf(target: Target, flags: RunFlags): string {
+  return target === 'etcd' ? flags['etcd-bin'] : flags['ours-bin'];
+}
+
+/**
+ * The round whose throughput is the median (the faster of the middle two for an even count: other work on
+ * the machine only ever slows a run down), so that a row's numbers all come from one run.
+ */
+function median(ms: readonly Measure[]): Measure | undefined {
+  const sorted = [...ms].sort((a, b) => a.opsPerSec - b.opsPerSec);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+async function collect(flags: RunFlags, names: WorkloadName[], targets: Target[]): Promise<Row[]> {
+  const all = new Map<string, Measure[]>();
+  const keep = (t: Target, n: WorkloadName, m: Measure): void => void all.set(`${t}/${n}`, [...(all.get(`${t}/${n}`) ?? []), m]);
+  for (let round = 0; round < flags.rounds; round++) {
+    const order = round % 2 === 0 ? targets : [...targets].reverse();
+    for (const t of order) {
+      const throughput = names.filter((n) => n !== 'mem');
+      if (throughput.length > 0) for (const [n, m] of await runThroughput(t, flags, throughput)) keep(t, n, m);
+      if (names.includes('mem')) keep(t, 'mem', await runMemory(t, flags));
+    }
+  }
+  return names.map((n) => {
+    const results: Partial<Record<Target, Measure>> = {};
+    for (const t of TARGETS) {
+      const m = median(all.get(`${t}/${n}`) ?? []);
+      if (m !== undefined) results[t] = m;
+    }
+    return { workload: n, title: workloadFor(n, flags).title, results };
+  });
+}
+
+/** "etcd put100 (x2), ours txn": repeats across rounds folded into a count. */
+function counted(items: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
+  return [...counts].map(([item, n]) => (n > 1 ? `${item} (x${n})` : item)).join(', ');
+}
+
+function renderReport(flags: RunFlags, rows: Row[], facts: string[], argv: string[]): string {
+  const endpoint = '127.0.0.1:2379';
+  const commands = rows.map((r) => `- ${r.workload}: \`${commandLine(workloadFor(r.workload as WorkloadName, flags).load(endpoint))}\``);
+  const mem = memoryTable(rows);
+  return [
+    ...facts.map((f) => `- ${f}`),
+    `- command: \`npm run bench --${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\` (${flags.rounds} round(s), medians; load generator: ${flags.workers} worker thread(s))`,
+    '',
+    mainTable(rows),
+    '',
+    'CPU per request (server CPU from /proc/<pid>/stat during the timed phase; loadgen = this process, etcd run / ours run):',
+    '',
+    cpuTable(rows),
+    ...(mem === undefined ? [] : ['', 'Memory workload (RSS from /proc/<pid>/status; settled = after a compaction at head and RSS steady for 3 s):', '', mem]),
+    '',
+    'Each row alone, against a running server:',
+    '',
+    ...commands,
+    ...(warnings.size > 0 ? ['', 'Warnings:', '', ...[...warnings].map(([text, where]) => `- ${text}: ${counted(where)}`)] : []),
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseFlags(argv, RUN_FLAGS);
+  if (parsed.help || parsed.positional.length > 0) {
+    process.stdout.write(`usage: npm run bench -- [flags]\n${usage(RUN_FLAGS)}\n`);
+    return parsed.help ? 0 : 2;
+  }
+  const flags = parsed.flags;
+  const names = WORKLOAD_NAMES.filter((n) => flags.only.includes(n));
+  const targets: Target[] = flags['target-only'] === 'both' ? ['etcd', 'ours'] : [flags['target-only'] === 'etcd' ? 'etcd' : 'ours'];
+  for (const t of targets) {
+    try {
+      accessSync(binaryOf(t, flags), constants.X_OK);
+    } catch {
+      throw new UsageError(`${t} server ${binaryOf(t, flags)} is missing or not executable (see --${t}-bin, --target-only)`);
+    }
+  }
+  const facts = machineFacts({ etcdBin: flags['etcd-bin'], oursBin: flags['ours-bin'], repoRoot: REPO_ROOT });
+  if (targets.length === 2 && realpathSync(flags['etcd-bin']) === realpathSync(flags['ours-bin'])) {
+    facts.push('calibration run: both columns are the same etcd binary, so the spread of the ratios around 1.00 is this machine\'s noise');
+  }
+  const rows = await collect(flags, names, targets);
+  const report = renderReport(flags, rows, facts, argv);
+  process.stdout.write(`${report}\n`);
+  if (flags['write-readme']) {
+    const path = flags.readme;
+    const before = existsSync(path) ? readFileSync(path, 'utf8') : '';
+    writeFileSync(path, replaceResults(before, report));
+    log(`wrote ${path}`);
+  }
+  return 0;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    log(`bench: ${err instanceof UsageError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  },
+);
