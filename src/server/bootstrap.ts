@@ -17,7 +17,8 @@ import { RawNode } from '../raft/raw-node.js';
 import { MemoryStorage } from '../raft/memory-storage.js';
 import { StateRole, type Rng } from '../raft/contract.js';
 import type { Snapshot } from '../raft/types.js';
-import { RaftNode, type RaftTransport } from '../raftnode/raft-node.js';
+import { RaftNode } from '../raftnode/raft-node.js';
+import { PeerTransport } from '../raftnode/transport/peer-transport.js';
 import { Wal } from '../storage/wal/wal.js';
 import { Snapshotter } from '../storage/snap/snapshotter.js';
 import { Applier } from './applier.js';
@@ -62,6 +63,7 @@ interface Recovered {
   readonly fresh: boolean;
   /** Set for a brand-new cluster: the members its log starts with. */
   readonly bootstrapPeers?: ReadonlyArray<{ id: bigint; context: Uint8Array }>;
+  readonly bootstrapMembers?: ReadonlyArray<{ id: bigint; peerUrls: readonly string[] }>;
 }
 
 function dirs(cfg: ServerConfig): { member: string; wal: string; snap: string; db: string } {
@@ -95,7 +97,7 @@ function bootstrapNew(cfg: ServerConfig, log: Logger): Recovered {
   }));
   const storage = new MemoryStorage();
   log.info('starting local member', { 'local-member-id': idToHex(memberId), 'cluster-id': idToHex(clusterId) });
-  return { memberId, clusterId, wal, storage, snapshot: null, fresh: true, bootstrapPeers };
+  return { memberId, clusterId, wal, storage, snapshot: null, fresh: true, bootstrapPeers, bootstrapMembers: members };
 }
 
 function recoverExisting(cfg: ServerConfig, log: Logger, snapshotter: Snapshotter): Recovered {
@@ -155,7 +157,28 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     onClusterVersion: (v) => log.info('cluster version is updated', { 'cluster-version': v }),
     onRemovedSelf: () => log.warn('this member has been removed from the cluster'),
   }, { confState: rec.snapshot?.metadata.confState ?? rawNode.status().config });
-  const transport: RaftTransport = { send: () => {} };
+  const transport = new PeerTransport({
+    localId: rec.memberId,
+    clusterId: rec.clusterId,
+    listenUrls: cfg.listenPeerUrls,
+    log: rootLog.child('rafthttp'),
+    onMessage: (m) => raftNode?.step(m),
+    onUnreachable: (peer) => raftNode?.withRawNode((rn) => rn.reportUnreachable(peer)),
+    onSnapshotStatus: (peer, status) => raftNode?.withRawNode((rn) => rn.reportSnapshot(peer, status)),
+  });
+  await transport.start();
+  const peerUrlsById = new Map<bigint, readonly string[]>(
+    (rec.bootstrapMembers ?? membership.list()).map((m) => [m.id, m.peerUrls]),
+  );
+  for (const [id, urls] of peerUrlsById) if (id !== rec.memberId) transport.addPeer(id, urls);
+  membership.observe({
+    onUpsert: (m) => {
+      if (m.id !== rec.memberId) transport.addPeer(m.id, m.peerUrls);
+    },
+    onRemove: (id) => {
+      if (id !== rec.memberId) transport.removePeer(id);
+    },
+  });
   let published = false;
   raftNode = new RaftNode({
     id: rec.memberId, rawNode, logStore: rec.storage, wal: rec.wal, snapshotter, transport,
@@ -210,6 +233,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       embed.info('closing etcd server', { name: cfg.name, 'data-dir': cfg.dataDir });
       await grpc.close(2000);
       raftNode?.stop();
+      await transport.close();
       server.stop();
       await store.forceCommit();
       rec.wal.close();

@@ -20,8 +20,15 @@ export interface MemberPersistence {
   loadMembers(): Uint8Array[];
 }
 
+/** Told of every change so the peer transport can follow the member list. */
+export interface MembershipObserver {
+  onUpsert(m: MemberRecord): void;
+  onRemove(id: bigint): void;
+}
+
 export class Membership {
   readonly #members = new Map<bigint, MemberRecord>();
+  #observer: MembershipObserver | null = null;
   readonly #removed = new Set<bigint>();
   readonly #store: MemberPersistence;
   #clusterId: bigint;
@@ -56,15 +63,21 @@ export class Membership {
     return this.list().filter((m) => !m.isLearner).map((m) => m.id);
   }
 
+  observe(observer: MembershipObserver): void {
+    this.#observer = observer;
+  }
+
   upsert(m: MemberRecord): void {
     this.#members.set(m.id, m);
     this.#store.saveMember(m.id, encodeMember(m));
+    this.#observer?.onUpsert(m);
   }
 
   remove(id: bigint): void {
     this.#members.delete(id);
     this.#removed.add(id);
     this.#store.deleteMember(id);
+    this.#observer?.onRemove(id);
   }
 
   setAttributes(id: bigint, attrs: { name: string; clientUrls: readonly string[] }): void {
