@@ -120,6 +120,10 @@ export class Applier implements StateMachine {
     const cc: ConfChangeV2 = decodeConfChangeV2(e.data);
     if (toBackend) this.#applyMembership(cc);
     this.#confState = this.#o.rawNode().applyConfChange(cc);
+    if (cc.context.length > 0) {
+      const requestId = MemberInfo.decode(cc.context).requestId;
+      if (requestId !== 0n) this.#o.waits.trigger(requestId, null);
+    }
   }
 
   #applyMembership(cc: ConfChangeV2): void {
@@ -138,7 +142,7 @@ export class Applier implements StateMachine {
         membership.upsert({
           ...info,
           id: change.nodeId,
-          isLearner,
+          isLearner: change.type === ConfChangeType.UpdateNode ? (existing?.isLearner ?? isLearner) : isLearner,
           name: existing?.name ?? info.name,
           clientUrls: existing?.clientUrls ?? info.clientUrls,
         });

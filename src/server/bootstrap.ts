@@ -93,7 +93,7 @@ function bootstrapNew(cfg: ServerConfig, log: Logger): Recovered {
   const wal = Wal.create(d.wal, { metadata: { memberId, clusterId }, segmentFilesMax: cfg.maxWals || Infinity, logger: pinoShaped(log) });
   const bootstrapPeers = members.map((m) => ({
     id: m.id,
-    context: MemberInfo.encode({ id: m.id, name: m.name, peerUrls: [...m.peerUrls], clientUrls: [], isLearner: false }).finish(),
+    context: MemberInfo.encode({ id: m.id, name: m.name, peerUrls: [...m.peerUrls], clientUrls: [], isLearner: false, requestId: 0n }).finish(),
   }));
   const storage = new MemoryStorage();
   log.info('starting local member', { 'local-member-id': idToHex(memberId), 'cluster-id': idToHex(clusterId) });
@@ -138,6 +138,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   const server = new EtcdServer({
     log, memberId: rec.memberId, store, membership, waits,
     requestBytesMax: cfg.requestBytesMax, maxTxnOps: cfg.maxTxnOps, electionMs: cfg.electionMs,
+    clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck,
   });
   const electionTicks = Math.max(1, Math.round(cfg.electionMs / cfg.heartbeatMs));
   const snapshotIndex = rec.snapshot?.metadata.index ?? 0;

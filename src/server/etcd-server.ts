@@ -17,11 +17,16 @@ import type {
   HashKVRequest,
   HashKVResponse,
   HashResponse,
+  MemberAddRequest,
   MemberAddResponse,
   MemberListResponse,
+  MemberPromoteRequest,
   MemberPromoteResponse,
+  MemberRemoveRequest,
   MemberRemoveResponse,
+  MemberUpdateRequest,
   MemberUpdateResponse,
+  MoveLeaderRequest,
   MoveLeaderResponse,
   PutRequest,
   PutResponse,
@@ -38,6 +43,7 @@ import type { RaftNode } from '../raftnode/raft-node.js';
 import type { KvStore } from './kv-store.js';
 import { toPbMember, type Membership } from './membership.js';
 import { ReadIndexCoordinator } from './read-index.js';
+import { ClusterOps } from './cluster-ops.js';
 import { RequestIdGenerator, WaitRegistry } from './wait.js';
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../api/kv-validate.js';
 
@@ -50,6 +56,8 @@ export interface EtcdServerOptions {
   readonly requestBytesMax: number;
   readonly maxTxnOps: number;
   readonly electionMs: number;
+  readonly clusterToken: string;
+  readonly strictReconfigCheck: boolean;
 }
 
 type RequestBody = NonNullable<RaftRequest['request']>;
@@ -62,6 +70,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi {
   #raft: RaftNode | null = null;
   #leaderWaiters: Array<() => void> = [];
   #stopped = false;
+  #clusterOps: ClusterOps | null = null;
 
   constructor(options: EtcdServerOptions) {
     this.#o = options;
@@ -181,8 +190,8 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi {
     return { header: this.header(), hash: h.hash, compactRevision: BigInt(h.compactRevision) };
   }
 
-  async moveLeader(): Promise<MoveLeaderResponse> {
-    throw new EtcdError('NotCapable');
+  async moveLeader(req: MoveLeaderRequest): Promise<MoveLeaderResponse> {
+    return this.#cluster().moveLeader(req);
   }
 
   // ---- Cluster ----
@@ -192,20 +201,35 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi {
     return { header: this.#clusterHeader(), members };
   }
 
-  async memberAdd(): Promise<MemberAddResponse> {
-    throw new EtcdError('NotCapable');
+  async memberAdd(req: MemberAddRequest): Promise<MemberAddResponse> {
+    return this.#cluster().memberAdd(req);
   }
 
-  async memberRemove(): Promise<MemberRemoveResponse> {
-    throw new EtcdError('NotCapable');
+  async memberRemove(req: MemberRemoveRequest): Promise<MemberRemoveResponse> {
+    return this.#cluster().memberRemove(req);
   }
 
-  async memberUpdate(): Promise<MemberUpdateResponse> {
-    throw new EtcdError('NotCapable');
+  async memberUpdate(req: MemberUpdateRequest): Promise<MemberUpdateResponse> {
+    return this.#cluster().memberUpdate(req);
   }
 
-  async memberPromote(): Promise<MemberPromoteResponse> {
-    throw new EtcdError('NotCapable');
+  async memberPromote(req: MemberPromoteRequest): Promise<MemberPromoteResponse> {
+    return this.#cluster().memberPromote(req);
+  }
+
+  #cluster(): ClusterOps {
+    this.#clusterOps ??= new ClusterOps({
+      localId: this.#o.memberId,
+      clusterToken: this.#o.clusterToken,
+      strictReconfigCheck: this.#o.strictReconfigCheck,
+      membership: this.#o.membership,
+      waits: this.#o.waits,
+      nextRequestId: () => this.#ids.next(),
+      raft: () => this.#raftNode(),
+      header: () => this.#clusterHeader(),
+      requestTimeoutMs: this.#requestTimeoutMs,
+    });
+    return this.#clusterOps;
   }
 
   /** Cluster responses carry no revision in etcd. */

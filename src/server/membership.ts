@@ -88,7 +88,7 @@ export class Membership {
 }
 
 export function encodeMember(m: MemberRecord): Uint8Array {
-  return MemberInfo.encode({ id: m.id, name: m.name, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: m.isLearner }).finish();
+  return MemberInfo.encode({ id: m.id, name: m.name, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: m.isLearner, requestId: 0n }).finish();
 }
 
 export function fromInfo(info: MemberInfo): MemberRecord {

@@ -56,6 +56,8 @@ export interface MemberInfo {
   peerUrls: string[];
   clientUrls: string[];
   isLearner: boolean;
+  /** The proposing member's request id, so it can answer its client once the change is applied. */
+  requestId: bigint;
 }
 
 function createBaseRaftRequest(): RaftRequest {
@@ -515,7 +517,7 @@ export const ClusterVersion: MessageFns<ClusterVersion> = {
 };
 
 function createBaseMemberInfo(): MemberInfo {
-  return { id: 0n, name: "", peerUrls: [], clientUrls: [], isLearner: false };
+  return { id: 0n, name: "", peerUrls: [], clientUrls: [], isLearner: false, requestId: 0n };
 }
 
 export const MemberInfo: MessageFns<MemberInfo> = {
@@ -537,6 +539,12 @@ export const MemberInfo: MessageFns<MemberInfo> = {
     }
     if (message.isLearner !== false) {
       writer.uint32(40).bool(message.isLearner);
+    }
+    if (message.requestId !== 0n) {
+      if (BigInt.asUintN(64, message.requestId) !== message.requestId) {
+        throw new globalThis.Error("value provided for field message.requestId of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.requestId);
     }
     return writer;
   },
@@ -594,6 +602,14 @@ export const MemberInfo: MessageFns<MemberInfo> = {
             message.isLearner = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.requestId = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -625,6 +641,11 @@ export const MemberInfo: MessageFns<MemberInfo> = {
         : isSet(object.is_learner)
         ? globalThis.Boolean(object.is_learner)
         : false,
+      requestId: isSet(object.requestId)
+        ? BigInt(object.requestId)
+        : isSet(object.request_id)
+        ? BigInt(object.request_id)
+        : 0n,
     };
   },
 
@@ -645,6 +666,9 @@ export const MemberInfo: MessageFns<MemberInfo> = {
     if (message.isLearner !== false) {
       obj.isLearner = message.isLearner;
     }
+    if (message.requestId !== 0n) {
+      obj.requestId = message.requestId.toString();
+    }
     return obj;
   },
 
@@ -658,6 +682,7 @@ export const MemberInfo: MessageFns<MemberInfo> = {
     message.peerUrls = object.peerUrls?.map((e) => e) || [];
     message.clientUrls = object.clientUrls?.map((e) => e) || [];
     message.isLearner = object.isLearner ?? false;
+    message.requestId = (object.requestId !== undefined && object.requestId !== null) ? BigInt(object.requestId) : 0n;
     return message;
   },
 };
