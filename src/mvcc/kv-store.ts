@@ -175,6 +175,26 @@ export class KvStore {
     return this.#tree.get(key, rev, hit) ? this.#readRevision(hit.main, hit.sub) : undefined;
   }
 
+  /**
+   * The change events of revisions fromRev..toRev in revision order, read back from the backend (for
+   * watchers catching up), at most limit of them (a revision's changes may be split by the limit).
+   * Throws Compacted when fromRev is below the compacted revision, as etcd's watchable store does.
+   */
+  events(fromRev: number, toRev: number, opts: { limit?: number } = {}): Event[] {
+    assert(!this.#closed, 'store is closed');
+    if (fromRev < this.#compactRev) throw new EtcdError('Compacted');
+    const out: Event[] = [];
+    if (toRev < fromRev) return out;
+    const start = revisionKey(Math.max(fromRev, 0), 0);
+    const end = revisionKey(Math.min(toRev, this.#currentRev) + 1, 0);
+    this.#backend.forEach('key', { start, end, limit: opts.limit ?? Infinity }, (k, v) => {
+      const kv = decodeKeyValue(v);
+      if (!isTombstoneKey(k)) out.push({ type: Event_EventType.PUT, kv, prevKv: undefined });
+      else out.push({ type: Event_EventType.DELETE, kv: { ...kv, modRevision: BigInt(mainOfKey(k)) }, prevKv: undefined });
+    });
+    return out;
+  }
+
   /** Starts the one write txn; it must end() before anything else writes. */
   write(opts: { prevKv?: boolean } = {}): WriteTxn {
     assert(!this.#closed, 'store is closed');
