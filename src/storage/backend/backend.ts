@@ -181,6 +181,16 @@ export class Backend {
     this.#pending.writes++;
   }
 
+  /**
+   * Writes not yet durable in LMDB's committed state: pending plus in flight. The backend itself never
+   * refuses a write, so the server watches this to stop accepting proposals while the disk falls behind.
+   */
+  get uncommittedWrites(): number {
+    let n = this.#pending.writes;
+    for (const b of this.#inflight) n += b.writes;
+    return n;
+  }
+
   /** Writes waiting for the next commit (the consistent index counts as one). */
   get pendingWrites(): number {
     return this.#pending.writes;
