@@ -24,6 +24,11 @@ export interface JobContext {
   readonly batchLimit: number;
   /** Pause between backend batches, so writes and their commits get the disk in between. */
   readonly pauseMs: number;
+  /**
+   * Longest a synchronous step may run: unlike etcd's goroutine, a step here holds the event loop, so a
+   * batch also ends when this is spent (checked every few dozen records).
+   */
+  readonly stepBudgetMs: number;
   /** True once the store is closing: a job stops at its next batch boundary. */
   stopped(): boolean;
 }
@@ -37,11 +42,26 @@ function after(k: Buffer): Buffer {
   return Buffer.concat([k, Buffer.alloc(1)]);
 }
 
+/** Calls fn over [start, end) of the key bucket for one batch: batchLimit records or the step budget. */
+function scanStep(ctx: JobContext, range: { start: Buffer; end: Buffer }, fn: (k: Buffer, v: Buffer) => void): { last: Buffer | undefined; done: boolean } {
+  const deadline = performance.now() + ctx.stepBudgetMs;
+  let last: Buffer | undefined;
+  let n = 0;
+  let outOfTime = false;
+  const seen = ctx.backend.forEach('key', { ...range, limit: ctx.batchLimit }, (k, v) => {
+    last = k;
+    fn(k, v);
+    if ((++n & 31) === 0) outOfTime = performance.now() > deadline;
+    return !outOfTime;
+  });
+  return { last, done: !outOfTime && seen < ctx.batchLimit };
+}
+
 /** Runs a whole compaction at rev; false if the store stopped it before it finished. */
 export async function runCompaction(ctx: JobContext, rev: number): Promise<boolean> {
   let from: string | undefined;
   do {
-    from = ctx.tree.compactChunk(rev, { fromKey: from, maxKeys: ctx.batchLimit });
+    from = ctx.tree.compactChunk(rev, { fromKey: from, maxKeys: ctx.batchLimit, budgetMs: ctx.stepBudgetMs });
     if (from !== undefined) await pause(0);
   } while (from !== undefined);
   const end = revisionKey(rev + 1, 0);
@@ -49,18 +69,16 @@ export async function runCompaction(ctx: JobContext, rev: number): Promise<boole
   for (;;) {
     if (ctx.stopped()) return false;
     const doomed: Buffer[] = [];
-    let last: Buffer | undefined;
-    const seen = ctx.backend.forEach('key', { start, end, limit: ctx.batchLimit }, (k, v) => {
-      last = k;
+    const step = scanStep(ctx, { start, end }, (k, v) => {
       if (!ctx.tree.contains(decodeKeyOf(v), mainOfKey(k), subOfKey(k))) doomed.push(k);
     });
     for (const k of doomed) ctx.backend.delete('key', k);
-    if (seen < ctx.batchLimit) {
+    if (step.done) {
       ctx.backend.put('meta', finishedCompactKey, revisionKey(rev, 0));
       await ctx.backend.commit();
       return true;
     }
-    start = after(last!);
+    start = after(step.last!);
     await ctx.backend.commit();
     await pause(ctx.pauseMs);
   }
@@ -82,9 +100,7 @@ export async function hashKv(ctx: JobContext, opts: { rev: number; compactRev: n
   const end = revisionKey(opts.rev + 1, 0);
   let start = revisionKey(0, 0);
   for (;;) {
-    let last: Buffer | undefined;
-    const seen = ctx.backend.forEach('key', { start, end, limit: ctx.batchLimit }, (k, v) => {
-      last = k;
+    const step = scanStep(ctx, { start, end }, (k, v) => {
       const main = mainOfKey(k);
       if (main <= opts.compactRev && !keepAll) {
         const kept = !isTombstoneKey(k) && ctx.tree.keep(decodeKeyOf(v), opts.rev, keep);
@@ -92,8 +108,8 @@ export async function hashKv(ctx: JobContext, opts: { rev: number; compactRev: n
       }
       crc = crc32c(crc32c(crc, k), v);
     });
-    if (seen < ctx.batchLimit) return crc;
-    start = after(last!);
+    if (step.done) return crc;
+    start = after(step.last!);
     await pause(0);
   }
 }

@@ -324,3 +324,29 @@ test('HashKV does not depend on how far physical compaction got, and follows the
     await h2.dispose();
   }
 });
+
+test('events reads the changes of a revision span back from the backend, as watch events', async () => {
+  const h = new Harness();
+  try {
+    h.put('a', '1'); // 2
+    const txn = h.store.write();
+    txn.put(B('b'), B('1'), 0n);
+    txn.deleteRange(B('a'), undefined);
+    txn.end(); // 3
+    h.put('c', '1'); // 4
+    const all = h.store.events(2, 4);
+    assert.deepEqual(all.map((e) => [e.type, brief(e.kv!)]), [
+      [Event_EventType.PUT, 'a=1@c2m2v1l0'],
+      [Event_EventType.PUT, 'b=1@c3m3v1l0'],
+      [Event_EventType.DELETE, 'a=@c0m3v0l0'],
+      [Event_EventType.PUT, 'c=1@c4m4v1l0'],
+    ]);
+    assert.deepEqual(h.store.events(3, 3, { limit: 1 }).map((e) => brief(e.kv!)), ['b=1@c3m3v1l0']);
+    assert.deepEqual(h.store.events(5, 9), []);
+    await h.store.compact(3).done;
+    assert.throws(() => h.store.events(2, 4), (e) => isEtcdError(e, 'Compacted'));
+    assert.deepEqual(h.store.events(3, 4).map((e) => brief(e.kv!)), ['b=1@c3m3v1l0', 'c=1@c4m4v1l0'], 'at the compacted revision only what compaction kept');
+  } finally {
+    await h.dispose();
+  }
+});

@@ -16,7 +16,7 @@ import { type Backend } from '../storage/backend/backend.js';
 import { type JobContext, finishedCompactKey, hashKv, runCompaction, scheduledCompactKey } from './compaction.js';
 import { decodeKeyValue, decodeKeyValueMeta, encodeKeyValue } from './kv-codec.js';
 import { newHit } from './key-index.js';
-import { checkRevisionNumber, isTombstoneKey, mainOfKey, revisionKey, revisionOfKey } from './revision.js';
+import { checkRevisionNumber, isTombstoneKey, mainOfKey, revisionKey, subOfKey } from './revision.js';
 import { type RangeEnd, TreeIndex } from './tree-index.js';
 
 /** Key-to-lease bookkeeping, implemented by the lessor: the store tells it which key holds which lease. */
@@ -32,6 +32,8 @@ export interface KvStoreOptions {
   compactionBatchLimit?: number;
   /** Pause between physical compaction batches (etcd sleeps 10 ms). */
   compactionPauseMs?: number;
+  /** Longest synchronous step of compaction or hashing, which holds the event loop (default 2 ms). */
+  compactionStepBudgetMs?: number;
   leases?: LeaseAttachments;
 }
 
@@ -88,6 +90,7 @@ export class KvStore {
       tree: this.#tree,
       batchLimit,
       pauseMs: options.compactionPauseMs ?? 10,
+      stepBudgetMs: options.compactionStepBudgetMs ?? 2,
       stopped: () => this.#closed,
     };
   }
@@ -119,14 +122,18 @@ export class KvStore {
     const scheduledBytes = this.#backend.get('meta', scheduledCompactKey);
     let scheduled = scheduledBytes === undefined ? 0 : mainOfKey(scheduledBytes);
     const keyToLease = new Map<string, bigint>();
+    const rec = { main: 0, sub: 0, tombstone: false, created: 0, version: 0 };
     this.#backend.forEach('key', {}, (k, v) => {
-      const rev = revisionOfKey(k);
-      const tombstone = isTombstoneKey(k);
       const meta = decodeKeyValueMeta(v);
-      this.#tree.restore(meta.key, { ...rev, tombstone, created: meta.createRevision, version: meta.version });
-      if (!tombstone && meta.lease !== 0n) keyToLease.set(meta.key, meta.lease);
-      else keyToLease.delete(meta.key);
-      this.#currentRev = rev.main;
+      rec.main = mainOfKey(k);
+      rec.sub = subOfKey(k);
+      rec.tombstone = isTombstoneKey(k);
+      rec.created = meta.createRevision;
+      rec.version = meta.version;
+      this.#tree.restore(meta.key, rec);
+      if (!rec.tombstone && meta.lease !== 0n) keyToLease.set(meta.key, meta.lease);
+      else if (keyToLease.size > 0) keyToLease.delete(meta.key);
+      this.#currentRev = rec.main;
     });
     // An interrupted compaction may have removed the newest records, never the revision it was asked at.
     this.#currentRev = Math.max(this.#currentRev, this.#compactRev, scheduled, 1);
@@ -166,6 +173,26 @@ export class KvStore {
   kvAt(key: string, rev: number): KeyValue | undefined {
     const hit = newHit();
     return this.#tree.get(key, rev, hit) ? this.#readRevision(hit.main, hit.sub) : undefined;
+  }
+
+  /**
+   * The change events of revisions fromRev..toRev in revision order, read back from the backend (for
+   * watchers catching up), at most limit of them (a revision's changes may be split by the limit).
+   * Throws Compacted when fromRev is below the compacted revision, as etcd's watchable store does.
+   */
+  events(fromRev: number, toRev: number, opts: { limit?: number } = {}): Event[] {
+    assert(!this.#closed, 'store is closed');
+    if (fromRev < this.#compactRev) throw new EtcdError('Compacted');
+    const out: Event[] = [];
+    if (toRev < fromRev) return out;
+    const start = revisionKey(Math.max(fromRev, 0), 0);
+    const end = revisionKey(Math.min(toRev, this.#currentRev) + 1, 0);
+    this.#backend.forEach('key', { start, end, limit: opts.limit ?? Infinity }, (k, v) => {
+      const kv = decodeKeyValue(v);
+      if (!isTombstoneKey(k)) out.push({ type: Event_EventType.PUT, kv, prevKv: undefined });
+      else out.push({ type: Event_EventType.DELETE, kv: { ...kv, modRevision: BigInt(mainOfKey(k)) }, prevKv: undefined });
+    });
+    return out;
   }
 
   /** Starts the one write txn; it must end() before anything else writes. */

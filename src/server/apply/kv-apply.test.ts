@@ -184,6 +184,19 @@ test('txn: one revision, reads see earlier writes of the txn, sub-response heade
   });
 });
 
+test('ignore_value of a key an earlier from-key delete removed: KeyNotFound before any write (etcd 3.4 panics)', async () => {
+  await withApplier((a, store) => {
+    a.put(P({ key: B('b'), value: B('1') }));
+    const req = T({ success: [op.del({ key: B('a'), rangeEnd: Z }), op.put({ key: B('b'), ignoreValue: true })] });
+    assert.equal(kindOf(() => a.txn(req)), 'KeyNotFound');
+    assert.equal(store.revision, 2);
+    const nested = T({ success: [op.del({ key: B('a'), rangeEnd: Z }), op.txn({ success: [op.put({ key: B('b'), ignoreLease: true })] })] });
+    assert.equal(kindOf(() => a.txn(nested)), 'KeyNotFound');
+    const before = T({ success: [op.put({ key: B('b'), ignoreValue: true }), op.del({ key: B('a'), rangeEnd: Z })] });
+    assert.equal(a.txn(before).response.header?.revision, 3n, 'a delete after the put is fine');
+  });
+});
+
 test('nested compares see the state before the outer txn writes', async () => {
   await withApplier((a) => {
     const res = a.txn(T({ success: [op.put({ key: B('k'), value: B('1') }), op.txn({ compare: [cmp('k', 0, 0, { $case: 'version', value: 0n })], success: [op.put({ key: B('yes'), value: B('1') })] })] })).response;

@@ -234,6 +234,12 @@ function walkPath(req: TxnRequest, path: boolean[], at: number, fn: (op: Request
   return next;
 }
 
+/** Whether a delete of [d.key, d.end) (store range end semantics) removes key. */
+function covers(d: { key: Buffer; end: Buffer | undefined }, key: Buffer): boolean {
+  if (d.end === undefined) return d.key.equals(key);
+  return Buffer.compare(d.key, key) <= 0 && (d.end.length === 0 || Buffer.compare(key, d.end) < 0);
+}
+
 function isReadOnly(req: TxnRequest): boolean {
   return [...req.success, ...req.failure].every((op) => op.request?.$case === 'requestRange');
 }
@@ -292,14 +298,25 @@ export class KvApplier {
     });
   }
 
-  /** etcd's checkRequests: puts first (key exists for ignore_*, lease exists), then range revisions. */
+  /**
+   * etcd's checkRequests: puts first (key exists for ignore_*, lease exists), then range revisions.
+   * One deliberate difference: a put with ignore_value/ignore_lease of a key that an earlier from-key
+   * delete of the same txn removes passes etcd's check (made against the state before the txn) and then
+   * makes etcd 3.4 panic in apply, on every replay of the entry. We follow the txn's own deletes while
+   * checking, so such a txn fails with KeyNotFound before writing anything.
+   */
   #checkOps(req: TxnRequest, path: boolean[]): void {
     const store = this.#store;
     if (!isReadOnly(req)) {
+      const deleted: Array<{ key: Buffer; end: Buffer | undefined }> = [];
       walkPath(req, path, 0, (op) => {
+        if (op.request?.$case === 'requestDeleteRange') deleted.push({ key: op.request.value.key, end: rangeEndOf(op.request.value.rangeEnd) });
         if (op.request?.$case !== 'requestPut') return;
         const p = op.request.value;
-        if ((p.ignoreValue || p.ignoreLease) && store.range(p.key, undefined).kvs.length === 0) throw new EtcdError('KeyNotFound');
+        if (p.ignoreValue || p.ignoreLease) {
+          const gone = deleted.some((d) => covers(d, p.key));
+          if (gone || store.range(p.key, undefined).kvs.length === 0) throw new EtcdError('KeyNotFound');
+        }
         if (p.lease !== 0n && !this.#leases.exists(p.lease)) throw new EtcdError('LeaseNotFound');
       });
     }

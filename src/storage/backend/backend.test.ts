@@ -38,12 +38,14 @@ test('reads see the uncommitted batch, the in-flight commit and LMDB, newest fir
     b.put('key', B('a'), B('1'));
     assert.equal(b.get('key', B('a'))?.toString(), '1');
     const first = b.commit();
+    assert.equal(b.uncommittedWrites, 1, 'in flight until LMDB commits');
     b.put('key', B('a'), B('2'));
     assert.equal(b.get('key', B('a'))?.toString(), '2', 'pending shadows in-flight');
     await first;
     assert.equal(b.get('key', B('a'))?.toString(), '2');
     await b.commit();
     assert.equal(b.pendingWrites, 0);
+    assert.equal(b.uncommittedWrites, 0);
     assert.equal(b.get('key', B('a'))?.toString(), '2', 'from LMDB after commit');
     b.delete('key', B('a'));
     assert.equal(b.get('key', B('a')), undefined, 'a pending delete hides the committed value');

@@ -69,6 +69,8 @@ type BucketMaps = Map<Bucket, Map<string, Pending>>;
 interface Batch {
   maps: BucketMaps;
   writes: number;
+  /** Set once per applied entry, so kept as numbers and written to meta when the batch commits. */
+  ci: ConsistentIndex | undefined;
 }
 
 type Dbs = Record<Bucket, Database<Buffer, Buffer>>;
@@ -107,7 +109,7 @@ export class Backend {
   readonly dir: string;
   #env: RootDatabase;
   #dbs: Dbs;
-  #pending: Batch = { maps: new Map(), writes: 0 };
+  #pending: Batch = { maps: new Map(), writes: 0, ci: undefined };
   #inflight: Batch[] = [];
   #lastCommit: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout;
@@ -179,6 +181,17 @@ export class Backend {
     this.#pending.writes++;
   }
 
+  /**
+   * Writes not yet durable in LMDB's committed state: pending plus in flight. The backend itself never
+   * refuses a write, so the server watches this to stop accepting proposals while the disk falls behind.
+   */
+  get uncommittedWrites(): number {
+    let n = this.#pending.writes;
+    for (const b of this.#inflight) n += b.writes;
+    return n;
+  }
+
+  /** Writes waiting for the next commit (the consistent index counts as one). */
   get pendingWrites(): number {
     return this.#pending.writes;
   }
@@ -239,14 +252,18 @@ export class Backend {
    * Call it after the writes of each applied entry: it is the safe point where a commit cannot split one.
    */
   setConsistentIndex(ci: ConsistentIndex): void {
-    this.put('meta', consistentIndexKey, uint64(ci.index));
-    this.put('meta', termKey, uint64(ci.term));
+    this.#check();
+    assert(Number.isSafeInteger(ci.index) && ci.index >= 0 && Number.isSafeInteger(ci.term) && ci.term >= 0, 'bad consistent index');
+    if (this.#pending.ci === undefined) this.#pending.writes++;
+    this.#pending.ci = { index: ci.index, term: ci.term };
     if (this.#pending.writes >= this.#batchLimit && this.#paused === 0) void this.commit().catch(() => {});
   }
 
   /** The consistent index the backend holds (including the uncommitted batch). */
   consistentIndex(): ConsistentIndex {
-    return { index: readUint64(this.get('meta', consistentIndexKey)), term: readUint64(this.get('meta', termKey)) };
+    this.#check();
+    for (const batch of [this.#pending, ...[...this.#inflight].reverse()]) if (batch.ci !== undefined) return { ...batch.ci };
+    return { index: readUint64(this.#dbs.meta.getBinary(consistentIndexKey)), term: readUint64(this.#dbs.meta.getBinary(termKey)) };
   }
 
   /** Commits the pending batch as one LMDB transaction; resolves when it (and all before it) committed. */
@@ -255,9 +272,13 @@ export class Backend {
     if (this.#paused > 0) return this.#resumed.then(() => this.commit());
     if (this.#pending.writes === 0) return this.#lastCommit;
     const batch = this.#pending;
-    this.#pending = { maps: new Map(), writes: 0 };
+    this.#pending = { maps: new Map(), writes: 0, ci: undefined };
     this.#inflight.push(batch);
     let last: Promise<boolean> | undefined;
+    if (batch.ci !== undefined) {
+      this.#dbs.meta.put(consistentIndexKey, uint64(batch.ci.index));
+      last = this.#dbs.meta.put(termKey, uint64(batch.ci.term));
+    }
     for (const [bucket, m] of batch.maps) {
       const db = this.#dbs[bucket];
       for (const p of m.values()) last = p.value === null ? db.remove(p.key) : db.put(p.key, p.value);
