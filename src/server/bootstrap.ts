@@ -28,6 +28,7 @@ import { clusterId as deriveClusterId, idToHex, memberId as deriveMemberId } fro
 import { openKvStore } from './kv-store-impl.js';
 import { Membership } from './membership.js';
 import { WaitRegistry } from './wait.js';
+import { fetchRemoteCluster, membersHandler } from './join.js';
 
 export interface RunningMember {
   readonly memberId: bigint;
@@ -72,10 +73,27 @@ function dirs(cfg: ServerConfig): { member: string; wal: string; snap: string; d
   return { member, wal: cfg.walDir || join(member, 'wal'), snap, db: join(snap, 'db') };
 }
 
-function bootstrapNew(cfg: ServerConfig, log: Logger): Recovered {
-  if (cfg.initialClusterState === 'existing') {
-    throw new Error('--initial-cluster-state=existing needs to join through the peer transport, which is not implemented in etcd-ts yet');
+async function joinExisting(cfg: ServerConfig, log: Logger): Promise<Recovered> {
+  const self = cfg.initialCluster.find((m) => m.name === cfg.name);
+  if (!self) throw new Error(`couldn't find local name "${cfg.name}" in the initial cluster configuration`);
+  const others = cfg.initialCluster.filter((m) => m.name !== cfg.name).flatMap((m) => m.peerUrls);
+  const remote = await fetchRemoteCluster(others, { timeoutMs: 5000 });
+  const mine = [...cfg.initialAdvertisePeerUrls].sort().join(',');
+  const me = remote.members.find((m) => [...m.peerUrls].sort().join(',') === mine);
+  if (!me) {
+    throw new Error(`no member with peer URLs ${mine} in the existing cluster ${idToHex(remote.clusterId)}; add it first with 'etcdctl member add'`);
   }
+  const d = dirs(cfg);
+  mkdirSync(d.snap, { recursive: true });
+  const wal = Wal.create(d.wal, { metadata: { memberId: me.id, clusterId: remote.clusterId }, segmentFilesMax: cfg.maxWals || Infinity, logger: pinoShaped(log) });
+  log.info('joining an existing cluster', { 'local-member-id': idToHex(me.id), 'cluster-id': idToHex(remote.clusterId) });
+  return {
+    memberId: me.id, clusterId: remote.clusterId, wal, storage: new MemoryStorage(), snapshot: null, fresh: false,
+    bootstrapMembers: remote.members,
+  };
+}
+
+function bootstrapNew(cfg: ServerConfig, log: Logger): Recovered {
   const self = cfg.initialCluster.find((m) => m.name === cfg.name);
   if (!self) throw new Error(`couldn't find local name "${cfg.name}" in the initial cluster configuration`);
   const advertised = [...cfg.initialAdvertisePeerUrls].sort().join(',');
@@ -131,7 +149,9 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   const d = dirs(cfg);
   mkdirSync(d.snap, { recursive: true });
   const snapshotter = new Snapshotter(d.snap, { logger: pinoShaped(log) });
-  const rec = existsSync(d.wal) && Wal.exists(d.wal) ? recoverExisting(cfg, log, snapshotter) : bootstrapNew(cfg, log);
+  const rec = existsSync(d.wal) && Wal.exists(d.wal)
+    ? recoverExisting(cfg, log, snapshotter)
+    : cfg.initialClusterState === 'existing' ? await joinExisting(cfg, log) : bootstrapNew(cfg, log);
   const store = await openKvStore(d.db, { log: rootLog.child('mvcc'), batchIntervalMs: cfg.backendBatchIntervalMs, batchLimit: cfg.backendBatchLimit, compactionBatchLimit: cfg.compactionBatchLimit });
   const membership = new Membership(store, { clusterId: rec.clusterId });
   const waits = new WaitRegistry({ waitersMax: limits.waitersMax });
@@ -166,6 +186,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     onMessage: (m) => raftNode?.step(m),
     onUnreachable: (peer) => raftNode?.withRawNode((rn) => rn.reportUnreachable(peer)),
     onSnapshotStatus: (peer, status) => raftNode?.withRawNode((rn) => rn.reportSnapshot(peer, status)),
+    otherRequest: membersHandler(membership),
   });
   await transport.start();
   const peerUrlsById = new Map<bigint, readonly string[]>(

@@ -26,6 +26,8 @@ export interface ReceiverContext {
   readonly log: Logger;
   readonly deliver: (m: Message) => void;
   readonly isRemoved: (id: NodeId) => boolean;
+  /** Requests on other paths (the member list for joining members); returns false to refuse with 404. */
+  readonly otherRequest?: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean;
 }
 
 export interface ReceiverStats {
@@ -90,6 +92,7 @@ export class PeerReceiver {
     stream.on('error', (err) => this.#c.log.debug('inbound peer stream error', { error: err.message }));
     const path = headers[':path'];
     if (path !== STREAM_PATH && path !== SNAPSHOT_PATH) {
+      if (this.#c.otherRequest?.(stream, headers)) return;
       this.#refuse(stream, { status: Status.notFound, reason: 'invalid path' }, headers);
       return;
     }

@@ -14,7 +14,7 @@ import { ByteWriter, encodeMessage } from '../codec.js';
 import type { RaftTransport } from '../raft-node.js';
 import { checkPeerUrl, listenPeer, type ConnectionSettings, type PeerListener } from './connection.js';
 import { resolveLimits, type TransportLimits } from './limits.js';
-import { PeerReceiver, type ReceiverStats } from './peer-receiver.js';
+import { PeerReceiver, type ReceiverContext, type ReceiverStats } from './peer-receiver.js';
 import { PeerSender, type PeerStats, type SenderContext, type SnapshotStatus } from './peer-sender.js';
 import { appendFrame, idToHex } from './wire.js';
 
@@ -38,6 +38,8 @@ export interface PeerTransportOptions {
   /** A MsgSnap was delivered (finish) or could not be (failure): raft's reportSnapshot. */
   readonly onSnapshotStatus: (peer: NodeId, status: SnapshotStatus) => void;
   readonly limits?: Partial<TransportLimits>;
+  /** Requests on paths other than raft's (e.g. GET /members for a member joining the cluster). */
+  readonly otherRequest?: ReceiverContext['otherRequest'];
   /** Jitter for reconnection delays; values in [0, 1). Default Math.random. */
   readonly rng?: () => number;
 }
@@ -98,6 +100,7 @@ export class PeerTransport implements RaftTransport {
         if (this.#lifecycle !== 'closed') this.#o.onMessage(m);
       },
       isRemoved: (id) => this.#removed.has(id),
+      ...(options.otherRequest ? { otherRequest: options.otherRequest } : {}),
     });
   }
 
