@@ -10,7 +10,7 @@ import { assert } from '../base/assert.js';
 import type { Logger } from '../base/logger.js';
 import type { RawNodeApi, Ready, ReadState, SoftState } from '../raft/contract.js';
 import { StateRole } from '../raft/contract.js';
-import type { ConfState, Entry, HardState, Message, NodeId, Snapshot } from '../raft/types.js';
+import { MessageType, type ConfState, type Entry, type HardState, type Message, type NodeId, type Snapshot } from '../raft/types.js';
 
 /** The durable log, as this loop needs it. */
 export interface RaftWal {
@@ -41,8 +41,10 @@ export interface RaftTransport {
 export interface StateMachine {
   /** Applies committed entries in order; returns the new conf state if a conf change was among them. */
   applyEntries(entries: readonly Entry[]): void;
-  /** Installs a snapshot received from the leader (the follower is far behind). */
-  applySnapshot(snapshot: Snapshot): void;
+  /** Installs a snapshot received from the leader (the follower is far behind); its data is the backend. */
+  applySnapshot(snapshot: Snapshot): Promise<void>;
+  /** Fills a snapshot message for a far-behind follower with the state (the backend) to send. */
+  prepareSnapshotMessage(message: Message): Promise<Message>;
   /** Makes everything applied so far durable (the backend commit) before the WAL below it is released. */
   flush(): Promise<void>;
   /** The conf state as of the last applied entry, for snapshots. */
@@ -54,6 +56,8 @@ export interface RaftNodeEvents {
   onReadStates?(states: readonly ReadState[]): void;
   /** A Ready was fully processed: entries up to appliedIndex are applied. */
   onApplied?(appliedIndex: number): void;
+  /** The node stopped because its state cannot be trusted (a failed snapshot install). */
+  onFatal?(err: unknown): void;
 }
 
 export interface RaftNodeOptions {
@@ -81,6 +85,7 @@ export class RaftNode {
   #scheduled = false;
   #stopped = false;
   #snapshotting = false;
+  #installing = false;
   #appliedIndex: number;
   #snapshotIndex: number;
   #term = 0;
@@ -164,13 +169,41 @@ export class RaftNode {
   }
 
   #drain(): void {
+    if (this.#installing) return;
     const rn = this.#o.rawNode;
     // Bounded so that a flood of work cannot starve timers and the network for long.
     for (let turns = 0; turns < 64 && rn.hasReady(); turns++) {
-      this.#handleReady(rn.ready());
+      const rd = rn.ready();
+      if (rd.snapshot) {
+        this.#installThenHandle(rd);
+        return;
+      }
+      this.#handleReady(rd);
       rn.advance();
     }
     if (rn.hasReady()) this.#schedule();
+  }
+
+  /** A snapshot replaces the whole state: nothing else of this Ready may happen before it is in place. */
+  #installThenHandle(rd: Ready): void {
+    this.#installing = true;
+    const snapshot = rd.snapshot!;
+    this.#o.stateMachine.applySnapshot(snapshot).then(
+      () => {
+        this.#installing = false;
+        if (this.#stopped) return;
+        this.#recordSnapshot(snapshot);
+        this.#handleReady(rd);
+        this.#o.rawNode.advance();
+        this.#schedule();
+      },
+      (err: unknown) => {
+        // The backend may be half replaced: stop rather than serve from it; a restart recovers.
+        this.#o.log.error('failed to install a snapshot from the leader; stopping', { error: String(err) });
+        this.#stopped = true;
+        this.#o.events.onFatal?.(err);
+      },
+    );
   }
 
   #handleReady(rd: Ready): void {
@@ -180,14 +213,13 @@ export class RaftNode {
     const leader = this.#role === StateRole.Leader;
     // A leader's messages (appends, heartbeats) do not depend on its own disk write; sending first
     // overlaps the follower round trip with our fsync.
-    if (leader) o.transport.send(rd.messages);
-    if (rd.snapshot) this.#installSnapshot(rd.snapshot);
+    if (leader) this.#send(rd.messages);
     if (rd.entries.length > 0 || rd.hardState) {
       o.wal.save({ hardState: rd.hardState, entries: rd.entries, mustSync: rd.mustSync });
     }
     if (rd.hardState) o.logStore.setHardState(rd.hardState);
     if (rd.entries.length > 0) o.logStore.append(rd.entries);
-    if (!leader) o.transport.send(rd.messages);
+    if (!leader) this.#send(rd.messages);
     if (rd.committedEntries.length > 0) this.#apply(rd.committedEntries);
     if (rd.readStates.length > 0) o.events.onReadStates?.(rd.readStates);
   }
@@ -200,15 +232,38 @@ export class RaftNode {
     if (changed) this.#o.events.onSoftState?.(ss, term);
   }
 
-  #installSnapshot(snapshot: Snapshot): void {
+  /** The backend already holds the snapshot's state; record it so a restart starts from it. */
+  #recordSnapshot(snapshot: Snapshot): void {
     const o = this.#o;
-    o.snapshotter.save(snapshot);
+    // The state travelled as the backend file; the snap file keeps only what raft needs.
+    const meta: Snapshot = { data: new Uint8Array(0), metadata: snapshot.metadata };
+    o.snapshotter.save(meta);
     o.wal.saveSnapshotMarker({ index: snapshot.metadata.index, term: snapshot.metadata.term });
-    o.logStore.applySnapshot(snapshot);
-    o.stateMachine.applySnapshot(snapshot);
+    o.logStore.applySnapshot(meta);
     this.#appliedIndex = snapshot.metadata.index;
     this.#snapshotIndex = snapshot.metadata.index;
+    o.events.onApplied?.(this.#appliedIndex);
     o.log.info('applied incoming snapshot', { 'snapshot-index': snapshot.metadata.index });
+  }
+
+  /** Snapshot messages carry the backend, read asynchronously; everything else goes out at once. */
+  #send(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    if (!messages.some((m) => m.type === MessageType.Snap)) {
+      this.#o.transport.send(messages);
+      return;
+    }
+    this.#o.transport.send(messages.filter((m) => m.type !== MessageType.Snap));
+    for (const m of messages) {
+      if (m.type !== MessageType.Snap) continue;
+      this.#o.stateMachine.prepareSnapshotMessage(m).then(
+        (full) => this.#o.transport.send([full]),
+        (err: unknown) => {
+          this.#o.log.warn('failed to prepare a snapshot for a follower', { to: m.to.toString(16), error: String(err) });
+          this.withRawNode((rn) => rn.reportSnapshot(m.to, 'failure'));
+        },
+      );
+    }
   }
 
   #apply(entries: readonly Entry[]): void {

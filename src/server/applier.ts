@@ -7,7 +7,9 @@
 import { EtcdError } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
 import { RaftRequest } from '../gen/etcdts/internal.js';
-import { ConfChangeType, EntryType, type ConfChangeV2, type ConfState, type Entry, type Snapshot } from '../raft/types.js';
+import { ConfChangeType, EntryType, type ConfChangeV2, type ConfState, type Entry, type Message, type Snapshot } from '../raft/types.js';
+import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import type { RawNodeApi } from '../raft/contract.js';
 import { decodeConfChangeV2 } from '../raft/conf-change.js';
 import type { StateMachine } from '../raftnode/raft-node.js';
@@ -28,6 +30,20 @@ export interface ApplierOptions {
   readonly onClusterVersion: (version: string) => void;
   /** Called when this member has been removed from the cluster. */
   readonly onRemovedSelf: () => void;
+  /** Where received and outgoing backend snapshots are staged. */
+  readonly snapDir: string;
+  /** The backend was replaced by a leader's snapshot: everything derived from it must reload. */
+  readonly onRestored?: () => void;
+}
+
+function writeDurably(file: string, data: Uint8Array): void {
+  const fd = openSync(file, 'w');
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface ApplyOutcome {
@@ -64,9 +80,29 @@ export class Applier implements StateMachine {
     store.endApplyBatch();
   }
 
-  applySnapshot(_snapshot: Snapshot): void {
-    // Receiving the backend from a leader comes with the cluster's peer transport.
-    throw new EtcdError('NotCapable');
+  async applySnapshot(snapshot: Snapshot): Promise<void> {
+    const file = join(this.#o.snapDir, `${snapshot.metadata.term.toString(16).padStart(16, '0')}-${snapshot.metadata.index.toString(16).padStart(16, '0')}.snap.db`);
+    writeDurably(file, snapshot.data);
+    await this.#o.store.restoreFromFile(file);
+    this.#o.membership.reload();
+    this.#confState = snapshot.metadata.confState;
+    this.#o.onRestored?.();
+    this.#o.log.info('restored the backend from a leader snapshot', {
+      'snapshot-index': snapshot.metadata.index, 'consistent-index': this.#o.store.consistentIndex(), 'db-size-bytes': snapshot.data.length,
+    });
+  }
+
+  async prepareSnapshotMessage(message: Message): Promise<Message> {
+    const file = join(this.#o.snapDir, `send-${message.to.toString(16)}-${Date.now()}.db`);
+    try {
+      await this.#o.store.snapshotToFile(file);
+      const data = readFileSync(file);
+      const snapshot = message.snapshot;
+      if (!snapshot) throw new Error('snapshot message without a snapshot');
+      return { ...message, snapshot: { data, metadata: snapshot.metadata } };
+    } finally {
+      rmSync(file, { force: true });
+    }
   }
 
   flush(): Promise<void> {

@@ -45,7 +45,6 @@ const limits = {
   maxInflightMsgs: 4096 / 8,
   maxInflightBytes: 64 * 1024 * 1024,
   maxUncommittedEntriesBytes: 1 << 30,
-  catchUpEntries: 5000,
 };
 
 /** The WAL and snapshotter log in pino's (fields, message) order. */
@@ -177,6 +176,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     term: () => raftNode?.term ?? 0,
     onClusterVersion: (v) => log.info('cluster version is updated', { 'cluster-version': v }),
     onRemovedSelf: () => log.warn('this member has been removed from the cluster'),
+    snapDir: d.snap,
   }, { confState: rec.snapshot?.metadata.confState ?? rawNode.status().config });
   const transport = new PeerTransport({
     localId: rec.memberId,
@@ -205,7 +205,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   raftNode = new RaftNode({
     id: rec.memberId, rawNode, logStore: rec.storage, wal: rec.wal, snapshotter, transport,
     stateMachine: applier, log: rootLog.child('raft'), tickMs: cfg.heartbeatMs,
-    snapshotCount: cfg.snapshotCount, catchUpEntries: limits.catchUpEntries,
+    snapshotCount: cfg.snapshotCount, catchUpEntries: cfg.snapshotCatchUpEntries,
     appliedIndex: snapshotIndex, snapshotIndex,
     events: {
       onSoftState: (ss, term) => {
@@ -222,6 +222,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       },
       onReadStates: (states) => server.reads.onReadStates(states),
       onApplied: (index) => server.reads.onApplied(index),
+      onFatal: () => process.exit(1),
     },
   });
   server.attachRaft(raftNode);

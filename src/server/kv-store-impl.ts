@@ -2,6 +2,9 @@
  * The server's KvStore over the LMDB backend, the MVCC store and the KV applier. Also keeps the member
  * list in the backend, so membership and data are committed in the same batches as the consistent index.
  */
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { EtcdError } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
 import { Backend } from '../storage/backend/backend.js';
 import { KvStore as MvccStore, type LeaseAttachments } from '../mvcc/kv-store.js';
@@ -41,23 +44,61 @@ function idKey(id: bigint): Buffer {
 const noLeases: LeaseChecker = { exists: () => false };
 
 class ServerKvStore implements KvStore {
-  readonly #backend: Backend;
-  readonly #mvcc: MvccStore;
-  readonly #applier: KvApplier;
+  readonly #dir: string;
+  readonly #options: KvStoreOpenOptions;
+  #backend: Backend;
+  #mvcc: MvccStore;
+  #applier: KvApplier;
+  #restoring = false;
   readonly #log: Logger;
   readonly #onEvents: KvStoreOpenOptions['onEvents'];
   #consistentIndex: number;
 
-  constructor(backend: Backend, options: KvStoreOpenOptions) {
-    this.#backend = backend;
+  constructor(dir: string, options: KvStoreOpenOptions) {
+    this.#dir = dir;
+    this.#options = options;
     this.#log = options.log;
     this.#onEvents = options.onEvents;
-    const mvccOptions = options.leases
-      ? { compactionBatchLimit: options.compactionBatchLimit, leases: options.leases }
-      : { compactionBatchLimit: options.compactionBatchLimit };
-    this.#mvcc = MvccStore.open(backend, mvccOptions);
+    this.#backend = Backend.open(dir, { batchIntervalMs: options.batchIntervalMs, batchLimit: options.batchLimit });
+    this.#mvcc = this.#openMvcc();
     this.#applier = new KvApplier({ store: this.#mvcc, leases: options.leases ?? noLeases });
-    this.#consistentIndex = backend.consistentIndex().index;
+    this.#consistentIndex = this.#backend.consistentIndex().index;
+  }
+
+  #openMvcc(): MvccStore {
+    const o = this.#options;
+    return MvccStore.open(this.#backend, o.leases
+      ? { compactionBatchLimit: o.compactionBatchLimit, leases: o.leases }
+      : { compactionBatchLimit: o.compactionBatchLimit });
+  }
+
+  async snapshotToFile(file: string): Promise<void> {
+    await this.#backend.snapshotTo(file);
+  }
+
+  async restoreFromFile(file: string): Promise<void> {
+    this.#restoring = true;
+    try {
+      await this.#mvcc.close();
+      await this.#backend.close();
+      const live = join(this.#dir, 'db');
+      rmSync(live, { recursive: true, force: true });
+      mkdirSync(live, { recursive: true });
+      renameSync(file, join(live, 'data.mdb'));
+      fsyncDir(live);
+      fsyncDir(this.#dir);
+      this.#backend = Backend.open(this.#dir, { batchIntervalMs: this.#options.batchIntervalMs, batchLimit: this.#options.batchLimit });
+      this.#mvcc = this.#openMvcc();
+      this.#applier = new KvApplier({ store: this.#mvcc, leases: this.#options.leases ?? noLeases });
+      this.#consistentIndex = this.#backend.consistentIndex().index;
+    } finally {
+      this.#restoring = false;
+    }
+  }
+
+  #readable(): void {
+    // Only while a leader's snapshot replaces the backend, which takes moments and happens rarely.
+    if (this.#restoring) throw new EtcdError('NotCapable');
   }
 
   rev(): number {
@@ -67,9 +108,11 @@ class ServerKvStore implements KvStore {
     return this.#mvcc.compactRevision;
   }
   range(req: RangeRequest): RangeResponse {
+    this.#readable();
     return this.#applier.range(req);
   }
   readTxn(req: TxnRequest): TxnResponse {
+    this.#readable();
     return this.#applier.txn(req).response;
   }
 
@@ -147,6 +190,14 @@ class ServerKvStore implements KvStore {
 
 /** Opens (or creates) the backend under `dir` and the store over it. */
 export async function openKvStore(dir: string, options: KvStoreOpenOptions): Promise<KvStore> {
-  const backend = Backend.open(dir, { batchIntervalMs: options.batchIntervalMs, batchLimit: options.batchLimit });
-  return new ServerKvStore(backend, options);
+  return new ServerKvStore(dir, options);
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

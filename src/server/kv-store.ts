@@ -42,5 +42,9 @@ export interface KvStore extends MemberPersistence {
   dbSizeBytes(): number;
   dbSizeInUseBytes(): number;
   hashKV(revision: number): Promise<{ hash: number; hashRevision: number; compactRevision: number }>;
+  /** Writes a consistent copy of the backend (a snapshot for a follower). */
+  snapshotToFile(file: string): Promise<void>;
+  /** Replaces the backend with a copy received from the leader, and reloads everything from it. */
+  restoreFromFile(file: string): Promise<void>;
   close(): Promise<void>;
 }

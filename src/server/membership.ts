@@ -36,10 +36,23 @@ export class Membership {
   constructor(store: MemberPersistence, options: { clusterId: bigint }) {
     this.#store = store;
     this.#clusterId = options.clusterId;
-    for (const bytes of store.loadMembers()) {
+    this.#load();
+  }
+
+  #load(): void {
+    for (const bytes of this.#store.loadMembers()) {
       const m = fromInfo(MemberInfo.decode(bytes));
       this.#members.set(m.id, m);
     }
+  }
+
+  /** Re-reads the list from a replaced backend, telling the observer what appeared and went away. */
+  reload(): void {
+    const before = new Set(this.#members.keys());
+    this.#members.clear();
+    this.#load();
+    for (const m of this.#members.values()) this.#observer?.onUpsert(m);
+    for (const id of before) if (!this.#members.has(id)) this.#observer?.onRemove(id);
   }
 
   get clusterId(): bigint {

@@ -6,6 +6,9 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from '../../base/logger.js';
 import {
   ClusterService,
+  type ClusterServer,
+  type KVServer,
+  type MaintenanceServer,
   KVService,
   MaintenanceService,
   type AlarmRequest, type AlarmResponse,
@@ -66,7 +69,7 @@ export function kvService(api: KvApi, log: Logger): ServiceRegistration {
       deleteRange: unary('DeleteRange', log, (r: DeleteRangeRequest) => api.deleteRange(r)),
       txn: unary('Txn', log, (r: TxnRequest) => api.txn(r)),
       compact: unary('Compact', log, (r: CompactionRequest) => api.compact(r)),
-    },
+    } satisfies Partial<Record<keyof KVServer, unknown>>,
   };
 }
 
@@ -78,9 +81,9 @@ export function maintenanceService(api: MaintenanceApi, log: Logger): ServiceReg
       status: unary('Status', log, (r: StatusRequest) => api.status(r)),
       defragment: unary('Defragment', log, (r: DefragmentRequest) => api.defragment(r)),
       hash: unary('Hash', log, (r: HashRequest) => api.hash(r)),
-      hashKV: unary('HashKV', log, (r: HashKVRequest) => api.hashKV(r)),
+      hashKv: unary('HashKV', log, (r: HashKVRequest) => api.hashKV(r)),
       moveLeader: unary('MoveLeader', log, (r: MoveLeaderRequest) => api.moveLeader(r)),
-    },
+    } satisfies Partial<Record<keyof MaintenanceServer, unknown>>,
   };
 }
 
@@ -93,6 +96,6 @@ export function clusterService(api: ClusterApi, log: Logger): ServiceRegistratio
       memberUpdate: unary('MemberUpdate', log, (r: MemberUpdateRequest) => api.memberUpdate(r)),
       memberList: unary('MemberList', log, (r: MemberListRequest) => api.memberList(r)),
       memberPromote: unary('MemberPromote', log, (r: MemberPromoteRequest) => api.memberPromote(r)),
-    },
+    } satisfies Partial<Record<keyof ClusterServer, unknown>>,
   };
 }
