@@ -186,7 +186,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     onMessage: (m) => raftNode?.step(m),
     onUnreachable: (peer) => raftNode?.withRawNode((rn) => rn.reportUnreachable(peer)),
     onSnapshotStatus: (peer, status) => raftNode?.withRawNode((rn) => rn.reportSnapshot(peer, status)),
-    otherRequest: membersHandler(membership),
+    otherRequest: membersHandler(membership, (id) => server.promoteForwarded(id)),
   });
   await transport.start();
   const peerUrlsById = new Map<bigint, readonly string[]>(

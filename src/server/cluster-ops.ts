@@ -24,6 +24,7 @@ import type { RaftNode } from '../raftnode/raft-node.js';
 import { memberId as deriveMemberId } from './ids.js';
 import { toPbMember, type Membership } from './membership.js';
 import type { WaitRegistry } from './wait.js';
+import { forwardPromote } from './join.js';
 
 /** etcd allows one learner at a time. */
 const learnersMax = 1;
@@ -85,13 +86,25 @@ export class ClusterOps {
   }
 
   async memberPromote(req: MemberPromoteRequest): Promise<MemberPromoteResponse> {
-    const m = this.#o.membership.get(req.ID);
+    const raft = this.#o.raft();
+    if (!raft.isLeader) {
+      const leader = this.#o.membership.get(raft.lead);
+      if (!leader) throw new EtcdError('NoLeader');
+      await forwardPromote(leader.peerUrls, req.ID, { timeoutMs: this.#o.requestTimeoutMs });
+      return { header: this.#o.header(), members: this.#o.membership.list().map(toPbMember) };
+    }
+    await this.promoteAsLeader(req.ID);
+    return { header: this.#o.header(), members: this.#o.membership.list().map(toPbMember) };
+  }
+
+  /** The leader's half of a promotion: only it knows how far the learner's log has come. */
+  async promoteAsLeader(id: bigint): Promise<void> {
+    const m = this.#o.membership.get(id);
     if (!m) throw new EtcdError('MemberNotFound');
     if (!m.isLearner) throw new EtcdError('MemberNotLearner');
-    this.#checkLearnerReady(req.ID);
+    this.#checkLearnerReady(id);
     this.#checkVotersCanGrow();
     await this.#proposeChange(ConfChangeType.AddNode, { ...m, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: false });
-    return { header: this.#o.header(), members: this.#o.membership.list().map(toPbMember) };
   }
 
   async moveLeader(req: MoveLeaderRequest): Promise<MoveLeaderResponse> {

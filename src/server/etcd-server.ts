@@ -217,6 +217,12 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi {
     return this.#cluster().memberPromote(req);
   }
 
+  /** A follower forwarded a learner promotion to this member (the leader). */
+  promoteForwarded(id: bigint): Promise<void> {
+    if (!this.#raftNode().isLeader) return Promise.reject(new EtcdError('NotLeader'));
+    return this.#cluster().promoteAsLeader(id);
+  }
+
   #cluster(): ClusterOps {
     this.#clusterOps ??= new ClusterOps({
       localId: this.#o.memberId,
