@@ -106,7 +106,7 @@ function sortKvs(kvs: KeyValue[], req: RangeRequest): void {
   const cmp = sorter(req.sortTarget);
   if (order === RangeRequest_SortOrder.ASCEND) kvs.sort(cmp);
   else if (order === RangeRequest_SortOrder.DESCEND) kvs.sort((a, b) => cmp(b, a));
-  else throw new EtcdError('InvalidSortOption');
+  // etcd 3.4 leaves the keys in key order for an order it does not know.
 }
 
 function filterKvs(kvs: KeyValue[], req: RangeRequest): KeyValue[] {
