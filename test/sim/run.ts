@@ -3,6 +3,7 @@
  *   npm run sim -- --seed 42             replay one seed (add --verbose for the full trace)
  *   npm run sim -- --seeds 200 --base 1  run seeds 1..200
  *   --steps N                            rounds of phase one (faults); default DEFAULT_STEPS
+ *   --messages                           with the trace, every message sent and received
  * Every failure prints the seed and the exact command that replays it. Exit code 1 on any failure.
  */
 import { loadCore } from './core.js';
@@ -15,10 +16,11 @@ interface Args {
   base: number;
   steps: number;
   verbose: boolean;
+  messages: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { seed: null, seeds: 1, base: 1, steps: DEFAULT_STEPS, verbose: false };
+  const args: Args = { seed: null, seeds: 1, base: 1, steps: DEFAULT_STEPS, verbose: false, messages: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): number => {
@@ -31,7 +33,8 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--base') args.base = next();
     else if (a === '--steps') args.steps = next();
     else if (a === '--verbose' || a === '-v') args.verbose = true;
-    else throw new Error(`unknown argument ${a} (use --seed N | --seeds N [--base B] | --steps N | --verbose)`);
+    else if (a === '--messages') args.messages = args.verbose = true;
+    else throw new Error(`unknown argument ${a} (use --seed N | --seeds N [--base B] | --steps N | --verbose | --messages)`);
   }
   return args;
 }
@@ -44,7 +47,7 @@ async function main(): Promise<number> {
   const failures: RunResult[] = [];
   for (const seed of seeds) {
     const t0 = performance.now();
-    const r = runSeed(seed, core, { steps: args.steps, verbose: args.verbose });
+    const r = runSeed(seed, core, { steps: args.steps, verbose: args.verbose, messages: args.messages });
     const ms = Math.round(performance.now() - t0);
     if (r.violation !== null) {
       failures.push(r);

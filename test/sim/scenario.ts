@@ -16,6 +16,9 @@ import { SimViolation, violation } from './violation.js';
 
 export interface Profile {
   readonly initialVoters: number;
+  readonly diskLatencyMaxRounds: number;
+  /** How often hosts snapshot their state machine and compact (small: leaders send many snapshots). */
+  readonly snapshotEveryEntries: number;
   readonly bootstrap: 'snapshot' | 'entries';
   readonly faults: LinkFaults;
   readonly proposeProb: number;
@@ -35,6 +38,8 @@ export interface RunOptions {
   /** Rounds of phase one (faults). */
   readonly steps: number;
   readonly verbose: boolean;
+  /** With verbose: also trace every message. */
+  readonly messages?: boolean;
   /** Overrides applied to the seed's profile (focused scenarios). */
   readonly profile?: Partial<Profile>;
   readonly config?: Partial<Omit<SimConfig, 'seed'>>;
@@ -74,6 +79,8 @@ export function drawProfile(seed: number): Profile {
   return {
     initialVoters: r.pick([3, 3, 3, 4, 5, 5, 6, 7]),
     bootstrap: r.chance(0.5) ? 'snapshot' : 'entries',
+    diskLatencyMaxRounds: r.pick([0, 1, 3, 8]),
+    snapshotEveryEntries: r.pick([16, 64, 64, 1024]),
     faults: {
       dropProb: r.pick([0, 0, 0.01, 0.05, 0.15, 0.3]),
       duplicateProb: r.pick([0, 0, 0.02, 0.1]),
@@ -111,6 +118,8 @@ export function quietProfile(overrides: Partial<Profile> = {}): Profile {
   return {
     initialVoters: 3,
     bootstrap: 'snapshot',
+    diskLatencyMaxRounds: DEFAULT_SIM_CONFIG.diskLatencyMaxRounds,
+    snapshotEveryEntries: DEFAULT_SIM_CONFIG.snapshotEveryEntries,
     faults: { dropProb: 0, duplicateProb: 0, reorderProb: 0, delayMinRounds: 1, delayMaxRounds: 2 },
     proposeProb: 0,
     readProb: 0,
@@ -143,7 +152,11 @@ export function runSeed(seed: number, core: SimCore, options: RunOptions): RunRe
     ...DEFAULT_SIM_CONFIG,
     initialVoters: profile.initialVoters,
     bootstrap: profile.bootstrap,
+    diskLatencyMaxRounds: profile.diskLatencyMaxRounds,
+    snapshotEveryEntries: profile.snapshotEveryEntries,
+    keepEntriesAfterSnapshot: Math.floor(profile.snapshotEveryEntries / 4),
     logRaft: options.verbose,
+    traceMessages: options.verbose && options.messages === true,
     ...options.config,
     seed,
   };
