@@ -69,6 +69,8 @@ const LEADER_BOUND_ELECTIONS = 30;
 /** Convergence must show progress at least this often, and finish within the hard bound. */
 const STALL_BOUND_ELECTIONS = 20;
 const CONVERGE_BOUND_ELECTIONS = 400;
+/** Worst case with one entry per message and one message in flight: a round trip per entry, with margin. */
+const DRAIN_ROUNDS_PER_ENTRY = 10;
 const PROBE_BOUND_ELECTIONS = 20;
 const PROBE_WRITES = 5;
 
@@ -199,6 +201,8 @@ export class ScenarioRun {
   readonly #p: Profile;
   readonly #rng: Prng;
   #timers: Timed[] = [];
+  /** Clients propose at most once per round, so this bounds the backlog phase two must drain. */
+  #phaseOneRounds = 0;
 
   constructor(cluster: SimCluster, profile: Profile, rng: Prng) {
     this.#c = cluster;
@@ -211,6 +215,7 @@ export class ScenarioRun {
   }
 
   phaseOne(steps: number): void {
+    this.#phaseOneRounds += steps;
     this.#c.network.setFaults(this.#p.faults);
     for (let i = 0; i < steps; i++) {
       this.#runTimers();
@@ -381,7 +386,7 @@ export class ScenarioRun {
   #awaitConvergence(): SimHost {
     const c = this.#c;
     const stallBound = STALL_BOUND_ELECTIONS * this.#electionRounds;
-    const hardBound = CONVERGE_BOUND_ELECTIONS * this.#electionRounds;
+    const hardBound = CONVERGE_BOUND_ELECTIONS * this.#electionRounds + DRAIN_ROUNDS_PER_ENTRY * this.#phaseOneRounds;
     let last = '';
     let progress = -1;
     let progressRound = c.round;
