@@ -196,8 +196,13 @@ export class SimCluster {
     const rpt = this.config.roundsPerTick;
     for (const host of this.hosts.values()) {
       if (!host.up || this.#pausedUntil.has(host.id)) continue;
-      if ((this.round + (this.#tickPhase.get(host.id) ?? 0)) % rpt === 0) host.tick();
-      host.process(this.round);
+      try {
+        if ((this.round + (this.#tickPhase.get(host.id) ?? 0)) % rpt === 0) host.tick();
+        host.process(this.round);
+      } catch (e) {
+        this.trace(`n${host.id} threw while ticking or handling a Ready: ${host.describe()}`);
+        throw e;
+      }
     }
     this.#stopRemoved();
   }
@@ -220,7 +225,12 @@ export class SimCluster {
       }
       return;
     }
-    host.step(e.msg);
+    try {
+      host.step(e.msg);
+    } catch (err) {
+      this.trace(`n${host.id} threw while stepping ${describeMessage(e.msg)}: ${host.describe()}`);
+      throw err;
+    }
     if (e.msg.type === MessageType.Snap) this.#reports.push({ node: e.from, peer: e.to, kind: 'snapshot-finish' });
   }
 
