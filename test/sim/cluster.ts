@@ -34,6 +34,8 @@ export interface SimConfig {
   readonly bootstrap: 'snapshot' | 'entries';
   /** Put the core's own log lines in the trace (slow; for --verbose). */
   readonly logRaft: boolean;
+  /** Put every message sent and delivered in the trace (for --messages). */
+  readonly traceMessages: boolean;
 }
 
 export const DEFAULT_SIM_CONFIG: Omit<SimConfig, 'seed'> = {
@@ -51,6 +53,7 @@ export const DEFAULT_SIM_CONFIG: Omit<SimConfig, 'seed'> = {
   traceLinesMax: 400,
   bootstrap: 'snapshot',
   logRaft: false,
+  traceMessages: false,
 };
 
 /** The index of the log's first real entry is BOOTSTRAP_INDEX + 1: every founding member starts from a snapshot. */
@@ -153,6 +156,7 @@ export class SimCluster {
 
   #send(m: Message): void {
     const outcome = this.network.send(m.from, m.to, m, this.round);
+    if (this.config.traceMessages) this.trace(`send ${describeMessage(m)}: ${outcome}`);
     if (outcome === 'queued') return;
     if (m.type === MessageType.Snap) this.#reports.push({ node: m.from, peer: m.to, kind: 'snapshot-failure' });
     else if (outcome === 'blocked' && m.type === MessageType.App) {
@@ -192,25 +196,41 @@ export class SimCluster {
     const rpt = this.config.roundsPerTick;
     for (const host of this.hosts.values()) {
       if (!host.up || this.#pausedUntil.has(host.id)) continue;
-      if ((this.round + (this.#tickPhase.get(host.id) ?? 0)) % rpt === 0) host.tick();
-      host.process(this.round);
+      try {
+        if ((this.round + (this.#tickPhase.get(host.id) ?? 0)) % rpt === 0) host.tick();
+        host.process(this.round);
+      } catch (e) {
+        this.trace(`n${host.id} threw while ticking or handling a Ready: ${host.describe()}`);
+        throw e;
+      }
     }
     this.#stopRemoved();
   }
 
   #deliver(e: Envelope<Message>): void {
     const host = this.hosts.get(e.to);
+    if (this.config.traceMessages) this.trace(`recv ${describeMessage(e.msg)}${host?.up === true ? '' : ' (node down)'}`);
     if (host === undefined || !host.up) {
       if (e.msg.type === MessageType.Snap) this.#reports.push({ node: e.from, peer: e.to, kind: 'snapshot-failure' });
       return;
     }
     if (this.#pausedUntil.has(e.to)) {
+      // The socket takes it: the sender's transport counts a snapshot as sent (etcd reports on send).
       const inbox = this.#inbox.get(e.to) ?? [];
-      if (inbox.length < this.config.pausedInboxMax) inbox.push(e.msg);
+      const fits = inbox.length < this.config.pausedInboxMax;
+      if (fits) inbox.push(e.msg);
       this.#inbox.set(e.to, inbox);
+      if (e.msg.type === MessageType.Snap) {
+        this.#reports.push({ node: e.from, peer: e.to, kind: fits ? 'snapshot-finish' : 'snapshot-failure' });
+      }
       return;
     }
-    host.step(e.msg);
+    try {
+      host.step(e.msg);
+    } catch (err) {
+      this.trace(`n${host.id} threw while stepping ${describeMessage(e.msg)}: ${host.describe()}`);
+      throw err;
+    }
     if (e.msg.type === MessageType.Snap) this.#reports.push({ node: e.from, peer: e.to, kind: 'snapshot-finish' });
   }
 
@@ -359,6 +379,18 @@ export class SimCluster {
   upHosts(): SimHost[] {
     return [...this.hosts.values()].filter((h) => h.up);
   }
+}
+
+const MESSAGE_NAMES = Object.fromEntries(Object.entries(MessageType).map(([k, v]) => [v, k]));
+
+/** One line per message: type, route, term, log position, entries carried, commit, rejection. */
+export function describeMessage(m: Message): string {
+  const first = m.entries[0];
+  const last = m.entries[m.entries.length - 1];
+  const ents = first === undefined || last === undefined ? '' : ` ents=${first.index}..${last.index}`;
+  const snap = m.snapshot === null ? '' : ` snap=${m.snapshot.metadata.index}/${m.snapshot.metadata.term}`;
+  const rej = m.reject ? ` REJECT hint=${m.rejectHint}` : '';
+  return `${MESSAGE_NAMES[m.type] ?? m.type} ${m.from}->${m.to} t${m.term} i=${m.index} lt=${m.logTerm} c=${m.commit}${ents}${snap}${rej}`;
 }
 
 export function describeConfChange(cc: ConfChangeV2): string {

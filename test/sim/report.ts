@@ -4,11 +4,12 @@ import type { RunResult } from './scenario.js';
 /** Rounds of phase one when --steps is not given. */
 export const DEFAULT_STEPS = 3000;
 
-export function replayCommand(seed: number, steps: number): string {
-  return `npm run sim -- --seed ${seed}${steps === DEFAULT_STEPS ? '' : ` --steps ${steps}`}`;
+export function replayCommand(seed: number, steps: number, options: { leaseReads?: boolean } = {}): string {
+  const flags = `${steps === DEFAULT_STEPS ? '' : ` --steps ${steps}`}${options.leaseReads === true ? ' --lease-reads' : ''}`;
+  return `npm run sim -- --seed ${seed}${flags}`;
 }
 
-export function formatFailure(r: RunResult, steps: number): string {
+export function formatFailure(r: RunResult, steps: number, options: { leaseReads?: boolean } = {}): string {
   const v = r.violation;
   const lines = [
     `FAIL seed ${r.seed}: ${v?.message ?? '?'}`,
@@ -19,7 +20,7 @@ export function formatFailure(r: RunResult, steps: number): string {
     lines.push('  last trace lines:');
     for (const t of r.trace.slice(-30)) lines.push(`    ${t}`);
   }
-  lines.push(`  replay: ${replayCommand(r.seed, steps)}`);
+  lines.push(`  replay: ${replayCommand(r.seed, steps, options)}`);
   return lines.join('\n');
 }
 

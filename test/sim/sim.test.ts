@@ -17,7 +17,7 @@ import { quietProfile, runSeed, ScenarioRun, type Profile } from './scenario.js'
 import { SimViolation } from './violation.js';
 
 /** Seeds and phase-one rounds CI runs; sized for well under a minute on a shared 2-core machine. */
-const CI_SEEDS = 32;
+const CI_SEEDS = 64;
 const CI_STEPS = 2000;
 const ELECTION_ROUNDS = DEFAULT_SIM_CONFIG.electionTicks * DEFAULT_SIM_CONFIG.roundsPerTick;
 
@@ -29,7 +29,15 @@ interface Setup {
 function setup(options: { seed: number; profile?: Partial<Profile>; config?: Partial<SimConfig>; core?: SimCore }): Setup {
   const profile = quietProfile(options.profile);
   const cluster = new SimCluster(
-    { ...DEFAULT_SIM_CONFIG, initialVoters: profile.initialVoters, bootstrap: profile.bootstrap, ...options.config, seed: options.seed },
+    {
+      ...DEFAULT_SIM_CONFIG,
+      initialVoters: profile.initialVoters,
+      bootstrap: profile.bootstrap,
+      diskLatencyMaxRounds: profile.diskLatencyMaxRounds,
+      snapshotEveryEntries: profile.snapshotEveryEntries,
+      ...options.config,
+      seed: options.seed,
+    },
     { core: options.core ?? realCore, tuning: profile.tuning },
   );
   cluster.network.setFaults(profile.faults);
@@ -243,11 +251,11 @@ test('the read checker catches a stale read served by a partitioned follower', (
 });
 
 test('a failing seed reports itself with the command that replays it', () => {
-  const r = runSeed(4, staleReadCore(), { steps: 1500, verbose: false });
+  const r = runSeed(5, staleReadCore(), { steps: 1500, verbose: false });
   assert.ok(r.violation instanceof SimViolation, `expected a violation, got ${r.violation?.message ?? 'none'}`);
   const report = formatFailure(r, 1500);
-  assert.match(report, /FAIL seed 4: linearizable-read/);
-  assert.match(report, /replay: npm run sim -- --seed 4 --steps 1500/);
+  assert.match(report, /FAIL seed 5: linearizable-read/);
+  assert.match(report, /replay: npm run sim -- --seed 5 --steps 1500/);
 });
 
 test(`random seeds 1..${CI_SEEDS}: safety under faults, then liveness once healed`, () => {
