@@ -150,6 +150,12 @@ export function handleSnapshot(r: Raft, m: Message): void {
 /** Installs a snapshot from the leader; false when it brings nothing new (or must not be used). */
 export function restore(r: Raft, s: Snapshot): boolean {
   if (s.metadata.index <= r.raftLog.committed) return false;
+  // Committed entries handed to the host are still being applied (conf changes among them): switching to
+  // the snapshot's configuration now would make those applies fail. The leader will send it again.
+  if (r.raftLog.applying > r.raftLog.applied) {
+    r.logger.info(`${r.id} ignored a snapshot while entries up to ${r.raftLog.applying} are being applied`);
+    return false;
+  }
   if (r.state !== StateRole.Follower) {
     // Cannot happen (only followers take snapshots); if it did, step down rather than corrupt state.
     r.logger.warn(`${r.id} attempted to restore snapshot as leader; should never happen`);

@@ -266,3 +266,12 @@ test(`random seeds 1..${CI_SEEDS}: safety under faults, then liveness once heale
   }
   assert.deepEqual(failures, []);
 });
+
+// Seeds that once found a core bug: a snapshot restored while committed conf changes were still being
+// applied made those applies fail. They must stay green.
+test('regression seeds 330 and 526: no snapshot restore while entries are being applied', () => {
+  for (const seed of [330, 526]) {
+    const r = runSeed(seed, realCore, { steps: 3000, verbose: false });
+    assert.equal(r.violation, null, r.violation === null ? '' : formatFailure(r, 3000));
+  }
+});
