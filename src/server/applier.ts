@@ -94,12 +94,14 @@ export class Applier implements StateMachine {
 
   async prepareSnapshotMessage(message: Message): Promise<Message> {
     const file = join(this.#o.snapDir, `send-${message.to.toString(16)}-${Date.now()}.db`);
+    // The follower gets the state as applied now, described as such: the stored raft snapshot may be older
+    // and name a configuration without a member added since (which that member would refuse).
+    const metadata = { index: this.#o.store.consistentIndex(), term: this.#o.store.consistentTerm(), confState: this.#confState };
     try {
       await this.#o.store.snapshotToFile(file);
       const data = readFileSync(file);
-      const snapshot = message.snapshot;
-      if (!snapshot) throw new Error('snapshot message without a snapshot');
-      return { ...message, snapshot: { data, metadata: snapshot.metadata } };
+      if (!message.snapshot) throw new Error('snapshot message without a snapshot');
+      return { ...message, snapshot: { data, metadata } };
     } finally {
       rmSync(file, { force: true });
     }

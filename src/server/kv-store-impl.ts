@@ -53,6 +53,7 @@ class ServerKvStore implements KvStore {
   readonly #log: Logger;
   readonly #onEvents: KvStoreOpenOptions['onEvents'];
   #consistentIndex: number;
+  #consistentTerm = 0;
 
   constructor(dir: string, options: KvStoreOpenOptions) {
     this.#dir = dir;
@@ -62,7 +63,7 @@ class ServerKvStore implements KvStore {
     this.#backend = Backend.open(dir, { batchIntervalMs: options.batchIntervalMs, batchLimit: options.batchLimit });
     this.#mvcc = this.#openMvcc();
     this.#applier = new KvApplier({ store: this.#mvcc, leases: options.leases ?? noLeases });
-    this.#consistentIndex = this.#backend.consistentIndex().index;
+    ({ index: this.#consistentIndex, term: this.#consistentTerm } = this.#backend.consistentIndex());
   }
 
   #openMvcc(): MvccStore {
@@ -90,7 +91,7 @@ class ServerKvStore implements KvStore {
       this.#backend = Backend.open(this.#dir, { batchIntervalMs: this.#options.batchIntervalMs, batchLimit: this.#options.batchLimit });
       this.#mvcc = this.#openMvcc();
       this.#applier = new KvApplier({ store: this.#mvcc, leases: this.#options.leases ?? noLeases });
-      this.#consistentIndex = this.#backend.consistentIndex().index;
+      ({ index: this.#consistentIndex, term: this.#consistentTerm } = this.#backend.consistentIndex());
     } finally {
       this.#restoring = false;
     }
@@ -143,8 +144,12 @@ class ServerKvStore implements KvStore {
   consistentIndex(): number {
     return this.#consistentIndex;
   }
+  consistentTerm(): number {
+    return this.#consistentTerm;
+  }
   setConsistentIndex(index: number, term: number): void {
     this.#consistentIndex = index;
+    this.#consistentTerm = term;
     this.#backend.setConsistentIndex({ index, term });
   }
   endApplyBatch(): void {

@@ -34,6 +34,8 @@ export interface KvStore extends MemberPersistence {
   /** The index of the last raft entry whose effects are in the backend; stored in the same batch. */
   consistentIndex(): number;
   setConsistentIndex(index: number, term: number): void;
+  /** The term of the entry at the consistent index. */
+  consistentTerm(): number;
   /** Ends an apply batch: commits to the backend when the batch interval or limit says so. */
   endApplyBatch(): void;
   /** Commits everything applied so far and makes it durable. */
