@@ -15,6 +15,8 @@ import { MessageType, type ConfState, type Entry, type HardState, type Message, 
 /** The durable log, as this loop needs it. */
 export interface RaftWal {
   save(options: { hardState: HardState | null; entries: readonly Entry[]; mustSync: boolean }): void;
+  /** save() with the fsync off the event loop; one at a time. */
+  saveAsync(options: { hardState: HardState | null; entries: readonly Entry[]; mustSync: boolean }): Promise<void>;
   saveSnapshotMarker(marker: { index: number; term: number }): void;
   releaseBefore(index: number): void;
 }
@@ -77,6 +79,8 @@ export interface RaftNodeOptions {
   readonly catchUpEntries: number;
   readonly appliedIndex: number;
   readonly snapshotIndex: number;
+  /** etcd's --unsafe-no-fsync: never wait for the disk (loses acknowledged writes on power loss). */
+  readonly unsafeNoFsync?: boolean;
 }
 
 export class RaftNode {
@@ -86,6 +90,7 @@ export class RaftNode {
   #stopped = false;
   #snapshotting = false;
   #installing = false;
+  #sentEarly = false;
   #appliedIndex: number;
   #snapshotIndex: number;
   #term = 0;
@@ -178,10 +183,38 @@ export class RaftNode {
         this.#installThenHandle(rd);
         return;
       }
+      if (rd.mustSync && !this.#o.unsafeNoFsync && (rd.entries.length > 0 || rd.hardState)) {
+        this.#persistThenHandle(rd);
+        return;
+      }
       this.#handleReady(rd);
       rn.advance();
     }
     if (rn.hasReady()) this.#schedule();
+  }
+
+  /**
+   * The fsync runs off the event loop: meanwhile clients keep sending, proposals pile up in the core, and
+   * the next Ready carries them all to one write and one sync.
+   */
+  #persistThenHandle(rd: Ready): void {
+    this.#installing = true;
+    this.#beginReady(rd);
+    this.#o.wal.saveAsync({ hardState: rd.hardState, entries: rd.entries, mustSync: true }).then(
+      () => {
+        this.#installing = false;
+        if (this.#stopped) return;
+        this.#finishReady(rd);
+        this.#o.rawNode.advance();
+        this.#schedule();
+      },
+      (err: unknown) => {
+        // A failed fsync leaves the log's durability unknown: nothing may be acknowledged from here on.
+        this.#o.log.error('failed to sync the WAL; stopping', { error: String(err) });
+        this.#stopped = true;
+        this.#o.events.onFatal?.(err);
+      },
+    );
   }
 
   /** A snapshot replaces the whole state: nothing else of this Ready may happen before it is in place. */
@@ -207,16 +240,27 @@ export class RaftNode {
   }
 
   #handleReady(rd: Ready): void {
-    const o = this.#o;
+    this.#beginReady(rd);
+    if (rd.entries.length > 0 || rd.hardState) {
+      this.#o.wal.save({ hardState: rd.hardState, entries: rd.entries, mustSync: rd.mustSync && !this.#o.unsafeNoFsync });
+    }
+    this.#finishReady(rd);
+  }
+
+  /** Before the Ready's writes are durable: state changes, and a leader's messages. */
+  #beginReady(rd: Ready): void {
     if (rd.softState) this.#noteSoftState(rd.softState, rd.hardState?.term ?? this.#term);
     if (rd.hardState) this.#term = rd.hardState.term;
-    const leader = this.#role === StateRole.Leader;
     // A leader's messages (appends, heartbeats) do not depend on its own disk write; sending first
     // overlaps the follower round trip with our fsync.
-    if (leader) this.#send(rd.messages);
-    if (rd.entries.length > 0 || rd.hardState) {
-      o.wal.save({ hardState: rd.hardState, entries: rd.entries, mustSync: rd.mustSync });
-    }
+    this.#sentEarly = this.#role === StateRole.Leader;
+    if (this.#sentEarly) this.#send(rd.messages);
+  }
+
+  /** Once the Ready's writes are durable: raft's log copy, a follower's messages, apply, reads. */
+  #finishReady(rd: Ready): void {
+    const o = this.#o;
+    const leader = this.#sentEarly;
     if (rd.hardState) o.logStore.setHardState(rd.hardState);
     if (rd.entries.length > 0) o.logStore.append(rd.entries);
     if (!leader) this.#send(rd.messages);

@@ -206,7 +206,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     id: rec.memberId, rawNode, logStore: rec.storage, wal: rec.wal, snapshotter, transport,
     stateMachine: applier, log: rootLog.child('raft'), tickMs: cfg.heartbeatMs,
     snapshotCount: cfg.snapshotCount, catchUpEntries: cfg.snapshotCatchUpEntries,
-    appliedIndex: snapshotIndex, snapshotIndex,
+    appliedIndex: snapshotIndex, snapshotIndex, unsafeNoFsync: cfg.unsafeNoFsync,
     events: {
       onSoftState: (ss, term) => {
         server.onLeaderChange(ss.lead);

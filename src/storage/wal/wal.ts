@@ -96,6 +96,7 @@ interface WalState {
 }
 
 export class Wal {
+  #syncInFlight = false;
   readonly #dir: string;
   readonly #metadata: WalMetadata;
   readonly #segmentBytes: number;
@@ -229,6 +230,26 @@ export class Wal {
     const lastEntry = entries[entries.length - 1];
     if (lastEntry !== undefined) this.#lastIndex = lastEntry.index;
     if (hardState !== null) this.#hardState = hardState;
+  }
+
+  /**
+   * save() whose fdatasync runs on libuv's thread pool, so the event loop keeps serving while the disk
+   * works. At most one may be in flight: the caller waits for it before the next save (a segment cut
+   * closes the file the sync would be running on).
+   */
+  saveAsync(batch: WalSaveBatch): Promise<void> {
+    assert(!this.#syncInFlight, 'a WAL sync is already in flight');
+    this.save({ ...batch, mustSync: false });
+    if (!batch.mustSync) return Promise.resolve();
+    this.#syncInFlight = true;
+    const fd = this.#fd;
+    return new Promise<void>((resolve, reject) => {
+      fs.fdatasync(fd, (err) => {
+        this.#syncInFlight = false;
+        if (err) reject(err);
+        else resolve();
+      });
+    });
   }
 
   /** Record that a snapshot at (index, term) was saved, durably: open() can then start from it. */
