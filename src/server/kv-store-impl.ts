@@ -6,6 +6,7 @@ import type { Logger } from '../base/logger.js';
 import { Backend } from '../storage/backend/backend.js';
 import { KvStore as MvccStore, type LeaseAttachments } from '../mvcc/kv-store.js';
 import { KvApplier, type LeaseChecker } from './apply/kv-apply.js';
+import type { LeaseRecords } from '../lease/lessor.js';
 import type {
   CompactionRequest,
   CompactionResponse,
@@ -26,8 +27,8 @@ export interface KvStoreOpenOptions {
   readonly batchIntervalMs: number;
   readonly batchLimit: number;
   readonly compactionBatchLimit: number;
-  /** Lease lookups; until leases exist no lease id is known. */
-  readonly leases?: LeaseChecker & LeaseAttachments;
+  /** Lease lookups; without a lessor no lease id is known. */
+  readonly leases?: Leases;
   /** Receives each write's events (for watchers). */
   readonly onEvents?: (events: readonly Event[], revision: number) => void;
 }
@@ -38,7 +39,21 @@ function idKey(id: bigint): Buffer {
   return b;
 }
 
+/** The lessor, as the store needs it: recovered from the lease bucket before the MVCC store re-attaches keys. */
+export interface Leases extends LeaseChecker, LeaseAttachments {
+  recover(records: LeaseRecords): void;
+}
+
 const noLeases: LeaseChecker = { exists: () => false };
+
+/** The backend's lease bucket; writes join the current apply batch, so the consistent index covers them. */
+function leaseBucket(backend: Backend): LeaseRecords {
+  return {
+    forEach: (fn) => void backend.forEach('lease', {}, (k, v) => fn(Buffer.from(k), Buffer.from(v))),
+    put: (key, value) => backend.put('lease', key, value),
+    delete: (key) => backend.delete('lease', key),
+  };
+}
 
 class ServerKvStore implements KvStore {
   readonly #backend: Backend;
@@ -52,6 +67,8 @@ class ServerKvStore implements KvStore {
     this.#backend = backend;
     this.#log = options.log;
     this.#onEvents = options.onEvents;
+    // etcd: always recover the lessor before the key space, whose restore attaches keys to their leases.
+    options.leases?.recover(leaseBucket(backend));
     const mvccOptions = options.leases
       ? { compactionBatchLimit: options.compactionBatchLimit, leases: options.leases }
       : { compactionBatchLimit: options.compactionBatchLimit };
@@ -85,6 +102,11 @@ class ServerKvStore implements KvStore {
   }
   applyTxn(req: TxnRequest): TxnResponse {
     const r = this.#applier.txn(req);
+    this.#emit(r.events);
+    return r.response;
+  }
+  applyDeleteKeys(keys: readonly string[]): number {
+    const r = this.#applier.deleteKeys(keys);
     this.#emit(r.events);
     return r.response;
   }
