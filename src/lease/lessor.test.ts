@@ -362,3 +362,84 @@ describe('attachments and restore', () => {
     assert.equal(second.lessor.lookup(1n)?.ttlSeconds, 5);
   });
 });
+
+describe('replicated lessors across a leader change', () => {
+  /** Three members' lessors fed the same committed log; proposals from any of them append to it. */
+  function cluster(): {
+    members: Lessor[];
+    clock: { now: number };
+    log: Array<(l: Lessor, member: number) => void>;
+    deletes: string[][];
+    applyAll: () => Promise<void>;
+  } {
+    const clock = { now: 0 };
+    const log: Array<(l: Lessor, member: number) => void> = [];
+    const deletes: string[][] = [[], [], []];
+    const pending: Array<() => void> = [];
+    const propose = (op: (l: Lessor, member: number) => void): Promise<void> => {
+      log.push(op);
+      return new Promise((resolve) => pending.push(resolve));
+    };
+    const members = [0, 1, 2].map(() => {
+      const lessor = new Lessor({
+        minTtlSeconds: 2, clock: () => clock.now, log: silentLogger,
+        proposer: {
+          revoke: (id) => propose((l, m) => {
+            try {
+              l.revoke(id, (keys) => keys.forEach((k) => { deletes[m]!.push(k); l.detach(id, k); }));
+            } catch (err) {
+              // the second revocation of a lease fails on every member alike, deleting nothing
+              assert.ok(isEtcdError(err, 'LeaseNotFound'));
+            }
+          }),
+          checkpoint: (cps) => propose((l) => cps.forEach((c) => l.checkpoint(c.ID, c.remainingTTL))),
+        },
+      });
+      lessor.recover(new MemoryRecords());
+      return lessor;
+    });
+    const applyAll = async (): Promise<void> => {
+      while (log.length > 0) {
+        const op = log.shift()!;
+        members.forEach((l, m) => op(l, m));
+      }
+      pending.splice(0).forEach((resolve) => resolve());
+      await settle();
+    };
+    return { members, clock, log, deletes, applyAll };
+  }
+
+  test('a new leader honours the checkpointed remaining TTL, and the keys are deleted exactly once', async () => {
+    const { members: [a, b, c], clock, log, deletes, applyAll } = cluster();
+    a!.promote(1_000);
+    for (const l of [a!, b!, c!]) {
+      l.grant(1n, 600n);
+      l.attach(1n, 'k');
+    }
+    clock.now += leaseLimits.checkpointIntervalMs;
+    a!.poll();
+    await applyAll();
+    assert.ok(log.length === 0 && b!.lookup(1n)?.remainingMs === Infinity, 'followers keep no expiry');
+    // the leader fails; after an election, b leads
+    a!.demote();
+    clock.now += 2_000;
+    b!.promote(1_000);
+    const remaining = b!.lookup(1n)!.remainingMs;
+    assert.ok(remaining <= 302_000 && remaining >= 300_000, `neither renewed nor cut short: ${remaining} ms left`);
+    clock.now += remaining - 1;
+    b!.poll();
+    a!.poll();
+    await settle();
+    assert.equal(log.length, 0, 'not expired yet');
+    clock.now += 1;
+    b!.poll();
+    a!.poll(); // the old leader proposes nothing
+    await settle();
+    assert.equal(log.length, 1);
+    // an old leader's revocation of the same lease, committed late, changes nothing
+    log.push(log[0]!);
+    await applyAll();
+    assert.deepEqual(deletes, [['k'], ['k'], ['k']]);
+    assert.ok([a!, b!, c!].every((l) => !l.exists(1n) && l.leaseOf('k') === 0n));
+  });
+});

@@ -75,11 +75,14 @@ export class NotPrimaryError extends Error {
 }
 
 /** A lease as callers see it. */
-export interface LeaseView {
+export interface LeaseSummary {
   readonly id: bigint;
   readonly ttlSeconds: number;
   /** Until expiry; Infinity when this member is not the primary. Negative once expired, before revocation. */
   readonly remainingMs: number;
+}
+
+export interface LeaseView extends LeaseSummary {
   /** Attached keys (latin1 strings of the key bytes), sorted. */
   readonly keys: readonly string[];
 }
@@ -307,14 +310,14 @@ export class Lessor {
 
   lookup(id: bigint): LeaseView | undefined {
     const l = this.#leases.get(id);
-    return l === undefined ? undefined : this.#view(l);
+    return l === undefined ? undefined : { ...this.#summary(l), keys: [...l.keys].sort() };
   }
 
   /** All leases, soonest expiry first (etcd's order). */
-  leases(): LeaseView[] {
+  leases(): LeaseSummary[] {
     return [...this.#leases.values()]
       .sort((a, b) => (a.expiryMs === b.expiryMs ? 0 : a.expiryMs < b.expiryMs ? -1 : 1))
-      .map((l) => this.#view(l));
+      .map((l) => this.#summary(l));
   }
 
   /** Resolves once this member is the primary; rejects with Timeout after `timeoutMs` (real time). */
@@ -481,7 +484,7 @@ export class Lessor {
     return this.#records;
   }
 
-  #view(l: Lease): LeaseView {
-    return { id: l.id, ttlSeconds: l.ttlSeconds, remainingMs: l.expiryMs - this.#o.clock(), keys: [...l.keys].sort() };
+  #summary(l: Lease): LeaseSummary {
+    return { id: l.id, ttlSeconds: l.ttlSeconds, remainingMs: l.expiryMs - this.#o.clock() };
   }
 }
