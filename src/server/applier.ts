@@ -17,6 +17,7 @@ import type { KvStore } from './kv-store.js';
 import { fromInfo, type Membership } from './membership.js';
 import { MemberInfo } from '../gen/etcdts/internal.js';
 import type { WaitRegistry } from './wait.js';
+import type { LeaseApplier } from './apply/lease-apply.js';
 
 export interface ApplierOptions {
   readonly store: KvStore;
@@ -34,6 +35,9 @@ export interface ApplierOptions {
   readonly snapDir: string;
   /** The backend was replaced by a leader's snapshot: everything derived from it must reload. */
   readonly onRestored?: () => void;
+  readonly leases: LeaseApplier;
+  /** A leader's empty entry was applied (the lessor is promoted when it is the current leader's). */
+  readonly onEmptyEntry?: (entry: Entry) => void;
 }
 
 function writeDurably(file: string, data: Uint8Array): void {
@@ -112,7 +116,10 @@ export class Applier implements StateMachine {
   }
 
   #applyNormal(e: Entry): void {
-    if (e.data.length === 0) return; // a new leader's empty entry
+    if (e.data.length === 0) {
+      this.#o.onEmptyEntry?.(e); // a new leader's empty entry
+      return;
+    }
     let req: RaftRequest;
     try {
       req = RaftRequest.decode(e.data);
@@ -138,6 +145,12 @@ export class Applier implements StateMachine {
           return { value: store.applyTxn(r.value) };
         case 'compaction':
           return { value: store.applyCompaction(r.value) };
+        case 'leaseGrant':
+          return { value: this.#o.leases.grant(r.value) };
+        case 'leaseRevoke':
+          return { value: this.#o.leases.revoke(r.value) };
+        case 'leaseCheckpoint':
+          return { value: this.#o.leases.checkpoint(r.value) };
         case 'memberAttributes':
           this.#o.membership.setAttributes(r.value.memberId, { name: r.value.name, clientUrls: r.value.clientUrls });
           return { value: null };

@@ -11,6 +11,9 @@ import { randomInt } from 'node:crypto';
 import type { Logger } from '../base/logger.js';
 import { clusterVersion, etcdApiVersion } from '../base/version.js';
 import { clusterService, kvService, maintenanceService } from '../api/grpc/services.js';
+import { leaseService } from '../api/grpc/lease-service.js';
+import { Lessor } from '../lease/lessor.js';
+import { LeaseApplier } from './apply/lease-apply.js';
 import { GrpcServer } from '../api/grpc/grpc-server.js';
 import { MemberInfo } from '../gen/etcdts/internal.js';
 import { RawNode } from '../raft/raw-node.js';
@@ -138,6 +141,23 @@ function recoverExisting(cfg: ServerConfig, log: Logger, snapshotter: Snapshotte
   return { memberId, clusterId, wal: opened.wal, storage, snapshot, fresh: false };
 }
 
+/**
+ * The lessor, with etcd's minimum TTL (1.5 election timeouts, whole ticks, rounded up to seconds). Its
+ * proposals go through the server, which exists only after the store the lessor must be recovered into.
+ */
+function newLessor(o: { electionTicks: number; heartbeatMs: number; log: Logger; server: () => EtcdServer }): Lessor {
+  const minTtlMs = Math.floor((3 * o.electionTicks) / 2) * o.heartbeatMs;
+  return new Lessor({
+    minTtlSeconds: Math.ceil(minTtlMs / 1000),
+    clock: () => performance.now(),
+    log: o.log,
+    proposer: {
+      revoke: async (id) => void (await o.server().leaseRevoke({ ID: id })),
+      checkpoint: (checkpoints) => o.server().leaseCheckpoint(checkpoints),
+    },
+  });
+}
+
 /** Starts a member and serves clients; resolves once it listens. */
 export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<RunningMember> {
   const log = rootLog.child('etcdserver');
@@ -151,15 +171,19 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   const rec = existsSync(d.wal) && Wal.exists(d.wal)
     ? recoverExisting(cfg, log, snapshotter)
     : cfg.initialClusterState === 'existing' ? await joinExisting(cfg, log) : bootstrapNew(cfg, log);
-  const store = await openKvStore(d.db, { log: rootLog.child('mvcc'), batchIntervalMs: cfg.backendBatchIntervalMs, batchLimit: cfg.backendBatchLimit, compactionBatchLimit: cfg.compactionBatchLimit });
+  const electionTicks = Math.max(1, Math.round(cfg.electionMs / cfg.heartbeatMs));
+  const lessor = newLessor({ electionTicks, heartbeatMs: cfg.heartbeatMs, log: rootLog.child('lease'), server: () => server });
+  const store = await openKvStore(d.db, {
+    log: rootLog.child('mvcc'), batchIntervalMs: cfg.backendBatchIntervalMs, batchLimit: cfg.backendBatchLimit,
+    compactionBatchLimit: cfg.compactionBatchLimit, leases: lessor,
+  });
   const membership = new Membership(store, { clusterId: rec.clusterId });
   const waits = new WaitRegistry({ waitersMax: limits.waitersMax });
   const server = new EtcdServer({
-    log, memberId: rec.memberId, store, membership, waits,
+    log, memberId: rec.memberId, store, membership, waits, lessor,
     requestBytesMax: cfg.requestBytesMax, maxTxnOps: cfg.maxTxnOps, electionMs: cfg.electionMs,
     clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck,
   });
-  const electionTicks = Math.max(1, Math.round(cfg.electionMs / cfg.heartbeatMs));
   const snapshotIndex = rec.snapshot?.metadata.index ?? 0;
   const rawNode = new RawNode({
     id: rec.memberId, storage: rec.storage, rng: cryptoRng, electionTicks, heartbeatTicks: 1,
@@ -177,6 +201,11 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     onClusterVersion: (v) => log.info('cluster version is updated', { 'cluster-version': v }),
     onRemovedSelf: () => log.warn('this member has been removed from the cluster'),
     snapDir: d.snap,
+    leases: new LeaseApplier({ lessor, store }),
+    // etcd promotes the lessor once the leader has applied everything up to its own first entry.
+    onEmptyEntry: (e) => {
+      if (raftNode?.isLeader && e.term === raftNode.term) lessor.promote(electionTicks * cfg.heartbeatMs);
+    },
   }, { confState: rec.snapshot?.metadata.confState ?? rawNode.status().config });
   const transport = new PeerTransport({
     localId: rec.memberId,
@@ -210,6 +239,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     events: {
       onSoftState: (ss, term) => {
         server.onLeaderChange(ss.lead);
+        if (ss.role !== StateRole.Leader) lessor.demote();
         if (ss.lead !== 0n) rootLog.child('raft').info(`raft.node: ${idToHex(rec.memberId)} elected leader ${idToHex(ss.lead)} at term ${term}`);
         if (ss.role === StateRole.Leader && rec.fresh) void server.publishClusterVersion(clusterVersion).catch(() => {});
         if (ss.lead !== 0n && !published) {
@@ -227,13 +257,17 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   });
   server.attachRaft(raftNode);
   raftNode.start();
+  lessor.start();
   if (cfg.initialElectionTickAdvance && rec.fresh && cfg.initialCluster.length === 1) {
     // A single member need not wait a whole election timeout for peers that do not exist.
     log.info('started as single-node; fast-forwarding election ticks', { 'local-member-id': idToHex(rec.memberId), 'forward-ticks': electionTicks - 1 });
     setImmediate(() => raftNode?.fastForwardTicks(electionTicks - 1));
   }
   const grpc = new GrpcServer(
-    [kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')), clusterService(server, rootLog.child('v3rpc'))],
+    [
+      kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')),
+      clusterService(server, rootLog.child('v3rpc')), leaseService(server, rootLog.child('v3rpc')),
+    ],
     {
       urls: cfg.listenClientUrls, requestBytesMax: cfg.requestBytesMax, maxConcurrentStreams: cfg.maxConcurrentStreams,
       keepaliveMinTimeMs: cfg.grpcKeepaliveMinTimeMs, keepaliveIntervalMs: cfg.grpcKeepaliveIntervalMs,
@@ -255,6 +289,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       const embed = rootLog.child('embed');
       embed.info('closing etcd server', { name: cfg.name, 'data-dir': cfg.dataDir });
       await grpc.close(2000);
+      lessor.stop();
       raftNode?.stop();
       await transport.close();
       server.stop();

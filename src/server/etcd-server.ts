@@ -7,6 +7,8 @@ import { EtcdError } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
 import { clusterVersionShort, etcdApiVersion } from '../base/version.js';
 import type { ClusterApi, KvApi, MaintenanceApi } from '../api/grpc/services.js';
+import type { LeaseApi } from '../api/grpc/lease-service.js';
+import { leaseLimits, NotPrimaryError, type Lessor } from '../lease/lessor.js';
 import type {
   AlarmResponse,
   CompactionRequest,
@@ -18,6 +20,14 @@ import type {
   HashKVResponse,
   HashResponse,
   MemberAddRequest,
+  LeaseCheckpoint,
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse,
   MemberAddResponse,
   MemberListResponse,
   MemberPromoteRequest,
@@ -58,11 +68,12 @@ export interface EtcdServerOptions {
   readonly electionMs: number;
   readonly clusterToken: string;
   readonly strictReconfigCheck: boolean;
+  readonly lessor: Lessor;
 }
 
 type RequestBody = NonNullable<RaftRequest['request']>;
 
-export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi {
+export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   readonly #o: EtcdServerOptions;
   readonly #ids: RequestIdGenerator;
   readonly #reads: ReadIndexCoordinator;
@@ -241,6 +252,76 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi {
   /** Cluster responses carry no revision in etcd. */
   #clusterHeader(): ResponseHeader {
     return { ...this.header(), revision: 0n };
+  }
+
+  // ---- Lease ----
+
+  async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    if (req.TTL > BigInt(leaseLimits.maxTtlSeconds)) throw new EtcdError('LeaseTTLTooLarge');
+    let id = req.ID;
+    // Server-chosen ids come from the request id generator: positive and unique across the cluster.
+    while (id === 0n) id = this.#ids.next() & ((1n << 63n) - 1n);
+    return this.#withHeader(await this.#propose<LeaseGrantResponse>({ $case: 'leaseGrant', value: { ...req, ID: id } }));
+  }
+
+  async leaseRevoke(req: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
+    return this.#withHeader(await this.#propose<LeaseRevokeResponse>({ $case: 'leaseRevoke', value: req }));
+  }
+
+  /** The primary lessor's checkpoints of remaining TTLs, replicated so a new leader honours them. */
+  async leaseCheckpoint(checkpoints: LeaseCheckpoint[]): Promise<void> {
+    await this.#propose<unknown>({ $case: 'leaseCheckpoint', value: { checkpoints } });
+  }
+
+  async leaseRenew(id: bigint): Promise<bigint> {
+    const deadline = Date.now() + this.#requestTimeoutMs;
+    for (;;) {
+      await this.#primaryLessor(deadline);
+      try {
+        return BigInt(await this.#o.lessor.renew(id));
+      } catch (err) {
+        // Demoted while renewing: try again as etcd does (here: wait to be promoted again).
+        if (!(err instanceof NotPrimaryError)) throw err;
+      }
+    }
+  }
+
+  async leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
+    await this.#primaryLessor(Date.now() + this.#requestTimeoutMs);
+    const l = this.#o.lessor.lookup(req.ID);
+    if (l === undefined) throw new EtcdError('LeaseNotFound');
+    // etcd truncates the remaining duration to whole seconds (negative once expired, before revocation);
+    // a lease that does not expire here reports etcd's "forever" (the largest Go duration, in seconds).
+    const ttl = Number.isFinite(l.remainingMs) ? Math.trunc(l.remainingMs / 1000) : 9_223_372_036;
+    return {
+      header: this.header(),
+      ID: req.ID,
+      TTL: BigInt(ttl),
+      grantedTTL: BigInt(l.ttlSeconds),
+      keys: req.keys ? l.keys.map((k) => Buffer.from(k, 'latin1')) : [],
+    };
+  }
+
+  async leaseLeases(): Promise<LeaseLeasesResponse> {
+    return { header: this.header(), leases: this.#o.lessor.leases().map((l) => ({ ID: l.id })) };
+  }
+
+  /**
+   * Renewals and time-to-live are the primary lessor's (the leader's, once it applied an entry of its
+   * term). A leader not yet promoted waits for it, up to the request timeout.
+   */
+  async #primaryLessor(deadlineMs: number): Promise<void> {
+    const lessor = this.#o.lessor;
+    if (lessor.isPrimary) return;
+    const lead = this.#raftNode().lead;
+    if (lead !== 0n && lead !== this.#o.memberId) {
+      // TODO(cluster): etcd forwards keep-alives and time-to-live to the leader over the peer transport
+      // (leasehttp); until etcd-ts has one, a follower cannot answer them.
+      throw new EtcdError('NotCapable');
+    }
+    const left = deadlineMs - Date.now();
+    if (left <= 0) throw new EtcdError('Timeout');
+    await lessor.waitPrimary(left);
   }
 
   // ---- server-internal proposals ----

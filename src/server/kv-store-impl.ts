@@ -9,6 +9,7 @@ import type { Logger } from '../base/logger.js';
 import { Backend } from '../storage/backend/backend.js';
 import { KvStore as MvccStore, type LeaseAttachments } from '../mvcc/kv-store.js';
 import { KvApplier, type LeaseChecker } from './apply/kv-apply.js';
+import type { LeaseRecords } from '../lease/lessor.js';
 import type {
   CompactionRequest,
   CompactionResponse,
@@ -29,8 +30,8 @@ export interface KvStoreOpenOptions {
   readonly batchIntervalMs: number;
   readonly batchLimit: number;
   readonly compactionBatchLimit: number;
-  /** Lease lookups; until leases exist no lease id is known. */
-  readonly leases?: LeaseChecker & LeaseAttachments;
+  /** Lease lookups; without a lessor no lease id is known. */
+  readonly leases?: Leases;
   /** Receives each write's events (for watchers). */
   readonly onEvents?: (events: readonly Event[], revision: number) => void;
 }
@@ -41,7 +42,21 @@ function idKey(id: bigint): Buffer {
   return b;
 }
 
+/** The lessor, as the store needs it: recovered from the lease bucket before the MVCC store re-attaches keys. */
+export interface Leases extends LeaseChecker, LeaseAttachments {
+  recover(records: LeaseRecords): void;
+}
+
 const noLeases: LeaseChecker = { exists: () => false };
+
+/** The backend's lease bucket; writes join the current apply batch, so the consistent index covers them. */
+function leaseBucket(backend: Backend): LeaseRecords {
+  return {
+    forEach: (fn) => void backend.forEach('lease', {}, (k, v) => fn(Buffer.from(k), Buffer.from(v))),
+    put: (key, value) => backend.put('lease', key, value),
+    delete: (key) => backend.delete('lease', key),
+  };
+}
 
 class ServerKvStore implements KvStore {
   readonly #dir: string;
@@ -61,6 +76,8 @@ class ServerKvStore implements KvStore {
     this.#log = options.log;
     this.#onEvents = options.onEvents;
     this.#backend = Backend.open(dir, { batchIntervalMs: options.batchIntervalMs, batchLimit: options.batchLimit });
+    // etcd: always recover the lessor before the key space, whose restore attaches keys to their leases.
+    options.leases?.recover(leaseBucket(this.#backend));
     this.#mvcc = this.#openMvcc();
     this.#applier = new KvApplier({ store: this.#mvcc, leases: options.leases ?? noLeases });
     ({ index: this.#consistentIndex, term: this.#consistentTerm } = this.#backend.consistentIndex());
@@ -89,6 +106,7 @@ class ServerKvStore implements KvStore {
       fsyncDir(live);
       fsyncDir(this.#dir);
       this.#backend = Backend.open(this.#dir, { batchIntervalMs: this.#options.batchIntervalMs, batchLimit: this.#options.batchLimit });
+      this.#options.leases?.recover(leaseBucket(this.#backend));
       this.#mvcc = this.#openMvcc();
       this.#applier = new KvApplier({ store: this.#mvcc, leases: this.#options.leases ?? noLeases });
       ({ index: this.#consistentIndex, term: this.#consistentTerm } = this.#backend.consistentIndex());
@@ -129,6 +147,11 @@ class ServerKvStore implements KvStore {
   }
   applyTxn(req: TxnRequest): TxnResponse {
     const r = this.#applier.txn(req);
+    this.#emit(r.events);
+    return r.response;
+  }
+  applyDeleteKeys(keys: readonly string[]): number {
+    const r = this.#applier.deleteKeys(keys);
     this.#emit(r.events);
     return r.response;
   }

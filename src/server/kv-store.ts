@@ -28,6 +28,8 @@ export interface KvStore extends MemberPersistence {
   applyPut(req: PutRequest): PutResponse;
   applyDeleteRange(req: DeleteRangeRequest): DeleteRangeResponse;
   applyTxn(req: TxnRequest): TxnResponse;
+  /** Deletes these keys (latin1 strings of the key bytes) in one write txn; returns how many were live. */
+  applyDeleteKeys(keys: readonly string[]): number;
   /** Schedules compaction; `physical` settles when the revisions are gone from disk. */
   applyCompaction(req: CompactionRequest): { response: CompactionResponse; physical: Promise<void> };
 

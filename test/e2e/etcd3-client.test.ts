@@ -35,6 +35,15 @@ function side(target: Target): Side {
   return found;
 }
 
+/** Polls `check` until it holds; fails with `what` after `timeoutMs`. */
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** etcd3 prefixes unmapped gRPC errors with the code ("3 INVALID_ARGUMENT: ..."): match the end. */
 async function rejectsWith(promise: Promise<unknown>, type: new (...args: never[]) => Error, message: RegExp): Promise<void> {
   await assert.rejects(promise, (e: unknown) => {
@@ -151,6 +160,30 @@ for (const target of targets) {
       await lease.revoke();
       assert.equal(await client.get('l/key').string(), null);
       await rejectsWith(client.put('l/again').value('x').lease(id).exec(), EtcdLeaseInvalidError, /lease/);
+    });
+
+    it('lease: automatic keep-alive holds a short lease past its TTL; an unkept lease expires and takes its key', async () => {
+      const { client } = side(target);
+      // TTL 1 is raised to the minimum (2 s with the default election timeout) by both servers
+      const kept = client.lease(1);
+      let keptAlive = 0;
+      kept.on('keepaliveSucceeded', () => keptAlive++);
+      await kept.put('la/kept').value('1');
+      const keptId = await kept.grant();
+      const unkept = client.lease(1, { autoKeepAlive: false });
+      await unkept.put('la/unkept').value('1');
+      const unkeptId = await unkept.grant();
+      const granted = await client.leaseClient.leaseTimeToLive({ ID: unkeptId, keys: true });
+      assert.equal(granted.grantedTTL, '2');
+      assert.deepEqual(granted.keys.map((k) => k.toString()), ['la/unkept']);
+      await waitFor(async () => (await client.get('la/unkept').string()) === null, 20_000, 'the unkept lease expires');
+      assert.equal((await client.leaseClient.leaseTimeToLive({ ID: unkeptId })).TTL, '-1');
+      assert.equal(await client.get('la/kept').string(), '1', 'the kept-alive key outlives its TTL');
+      assert.ok(keptAlive >= 1, 'keep-alives answered');
+      const listed = (await client.leaseClient.leaseLeases()).leases.map((l) => l.ID);
+      assert.ok(listed.includes(keptId) && !listed.includes(unkeptId), `leases listed: ${listed.join(',')}`);
+      await kept.revoke();
+      assert.equal(await client.get('la/kept').string(), null);
     });
 
     it('compaction: reads below it fail, reads at it still work', async () => {

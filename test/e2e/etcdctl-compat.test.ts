@@ -4,7 +4,8 @@
  * (exit code, stdout, stderr) must equal the first target's (the reference; real etcd by default).
  *
  * The script is a table: one etcdctl command per row. `{R1}`, `{R1+2}`, `{R1-1}` stand for the revision
- * recorded after the row marked `R1`, so rows can be inserted without renumbering. `ok`/`err` rows also
+ * recorded after the row marked `R1`, so rows can be inserted without renumbering. `{lease:L1}` stands for
+ * the (hex) id of the lease the server chose in the row marked `lease: 'L1'`. `ok`/`err` rows also
  * check what every target printed, which keeps the script honest: a row meant to hit a compacted
  * revision cannot silently turn into a plain read.
  *
@@ -40,6 +41,8 @@ interface Row {
   ok?: RegExp;
   /** Every target must exit non-zero and print (stdout+stderr) something matching this. */
   err?: RegExp;
+  /** Learn the id of the lease this row grants under this name (for `{lease:NAME}` and rule 8). */
+  lease?: string;
 }
 
 type RowOptions = Omit<Row, 'line'>;
@@ -213,6 +216,51 @@ const compaction: Row[] = [
   ...cluster,
 ];
 
+/**
+ * Runs after `compaction`, which revokes the fixed lease, so the lists hold exactly these leases. No row
+ * grants a lease shorter than the script takes to run: its expiry would race the rows that follow.
+ * Only one key per lease: etcd lists a lease's keys in Go map order.
+ */
+const leases: Row[] = [
+  row('lease grant 600', { lease: 'L1', ok: /^lease [0-9a-f]{16} granted with TTL\(600s\)\n$/ }),
+  row('-w json lease grant 300', { lease: 'L2', ok: /"TTL":300/ }),
+  row('-w fields lease grant 900', { lease: 'L3', ok: /"TTL" : 900/ }),
+  row('lease grant 9000000001', { err: /etcdserver: too large lease TTL/ }),
+  row('lease grant abc', { err: /bad TTL/ }),
+  row('lease grant', { err: /lease grant command needs TTL argument/ }),
+  row('put lease/a 1 --lease={lease:L1}', { ok: /^OK\n$/ }),
+  row('put lease/b 2 --lease={lease:L2}', { ok: /^OK\n$/ }),
+  row('-w json get lease/a', { ok: /"lease":\d+/ }),
+  row('lease timetolive {lease:L1}', { ok: /granted with TTL\(600s\), remaining\(\d+s\)\n$/ }),
+  row('lease timetolive {lease:L1} --keys', { ok: /, attached keys\(\[lease\/a\]\)\n$/ }),
+  row('-w json lease timetolive {lease:L2} --keys', { ok: /"granted-ttl":300/ }),
+  row('-w fields lease timetolive {lease:L3} --keys', { ok: /"GrantedTTL" : 900/ }),
+  row('lease timetolive 1234abcd', { ok: /^lease 000000001234abcd already expired\n$/ }),
+  row('-w json lease timetolive 1234abcd', { ok: /"ttl":-1,"granted-ttl":0/ }),
+  row('lease timetolive', { err: /lease timetolive command needs lease ID as argument/ }),
+  row('lease list', { ok: /^found 3 leases\n[0-9a-f]{16}\n[0-9a-f]{16}\n[0-9a-f]{16}\n$/ }),
+  row('-w json lease list'),
+  row('-w fields lease list'),
+  row('-w protobuf lease list', { ok: /\S/ }),
+  row('lease keep-alive --once {lease:L1}', { ok: /^lease [0-9a-f]{16} keepalived with TTL\(600\)\n$/ }),
+  row('-w json lease keep-alive --once {lease:L2}', { ok: /"TTL":300/ }),
+  row('-w fields lease keep-alive --once {lease:L3}', { ok: /"TTL" : 900/ }),
+  row('-w protobuf lease keep-alive --once {lease:L3}', { ok: /\S/ }),
+  row('-w protobuf lease timetolive {lease:L3}', { ok: /\S/ }),
+  row('lease keep-alive --once 1234abcd', { err: /requested lease not found/ }),
+  row('lease keep-alive', { err: /lease keep-alive command needs lease ID as argument/ }),
+  row('lease revoke {lease:L1}', { ok: /^lease [0-9a-f]{16} revoked\n$/ }),
+  row('get lease/ --prefix', { ok: /^lease\/b\n2\n$/ }),
+  row('lease revoke {lease:L1}', { err: /etcdserver: requested lease not found/ }),
+  row('lease timetolive {lease:L1}', { ok: /already expired/ }),
+  row('-w json lease revoke {lease:L2}'),
+  row('-w fields lease revoke {lease:L3}'),
+  row('lease revoke zz', { err: /bad lease ID arg/ }),
+  row('lease revoke', { err: /lease revoke command needs 1 argument/ }),
+  row('get lease/ --prefix', { ok: /^$/ }),
+  row('lease list', { ok: /^found 0 leases\n$/ }),
+];
+
 // ------------------------------------------------------------------------------------------ the runner
 
 interface Side {
@@ -221,6 +269,8 @@ interface Side {
   rpc: EtcdRpc;
   facts: TargetFacts;
   marks: Map<string, bigint>;
+  /** Server-chosen lease ids by name; also the facts' leaseIds. */
+  leases: Map<string, bigint>;
 }
 
 const targets = targetsFromEnv();
@@ -230,7 +280,8 @@ before(async () => {
   await Promise.all(targets.map(async (target) => {
     const member = await Member.start({ target, flags: serverFlags });
     const rpc = new EtcdRpc(member.endpoint);
-    sides.push({ label: target.label, member, rpc, marks: new Map(), facts: await factsOf(member, rpc) });
+    const leases = new Map<string, bigint>();
+    sides.push({ label: target.label, member, rpc, marks: new Map(), leases, facts: { ...await factsOf(member, rpc), leaseIds: leases } });
     await rpc.leaseGrant({ ID: fixedLeaseId, TTL: 600n });
   }));
   // Promise.all finishes in any order; the first listed target is the reference.
@@ -255,8 +306,13 @@ function splitArgs(line: string): string[] {
   return args;
 }
 
-function substitute(text: string, marks: Map<string, bigint>): string {
-  return text.replace(/\{([A-Z0-9]+)([+-]\d+)?\}/g, (_, name: string, delta: string | undefined) => {
+function substitute(text: string, marks: Map<string, bigint>, leases: Map<string, bigint>): string {
+  const withLeases = text.replace(/\{lease:([A-Z0-9]+)\}/g, (_, name: string) => {
+    const id = leases.get(name);
+    if (id === undefined) throw new Error(`lease {lease:${name}} used before it was granted`);
+    return id.toString(16);
+  });
+  return withLeases.replace(/\{([A-Z0-9]+)([+-]\d+)?\}/g, (_, name: string, delta: string | undefined) => {
     const rev = marks.get(name);
     if (rev === undefined) throw new Error(`mark {${name}} used before it was recorded`);
     return String(rev + BigInt(delta ?? '0'));
@@ -264,14 +320,24 @@ function substitute(text: string, marks: Map<string, bigint>): string {
 }
 
 async function runRow(side: Side, r: Row): Promise<{ raw: CtlResult; norm: Normalised }> {
-  const args = splitArgs(substitute(r.line, side.marks));
-  const stdin = r.stdin === undefined ? undefined : substitute(r.stdin, side.marks);
+  const args = splitArgs(substitute(r.line, side.marks, side.leases));
+  const stdin = r.stdin === undefined ? undefined : substitute(r.stdin, side.marks, side.leases);
   const raw = await side.member.etcdctl(args, stdin === undefined ? {} : { stdin });
+  if (r.lease !== undefined) side.leases.set(r.lease, grantedLeaseId(raw.stdout));
   if (r.mark !== undefined) {
     const header = (await side.rpc.range({ key: Buffer.from('any') })).header;
     side.marks.set(r.mark, header?.revision ?? -1n);
   }
   return { raw, norm: normalise(raw, { args, facts: side.facts }) };
+}
+
+/** The id in `lease grant`'s output: simple (hex), json or fields (decimal). */
+function grantedLeaseId(stdout: string): bigint {
+  const hex = /^lease ([0-9a-f]{16}) granted/.exec(stdout)?.[1];
+  if (hex !== undefined) return BigInt(`0x${hex}`);
+  const dec = /"ID"(?::| : )(\d+)/.exec(stdout)?.[1];
+  if (dec !== undefined) return BigInt(dec);
+  throw new Error(`no lease id in: ${stdout}`);
 }
 
 function expectationProblem(r: Row, raw: CtlResult): string | undefined {
@@ -322,6 +388,7 @@ test('get: ranges, prefix, from-key, limit, rev, sort, keys-only, print-value-on
 test('del: key, range, prefix, from-key, prev-kv', () => runScript(deletes));
 test('txn: compares on value/version/create/mod with = > < !=, success/failure ops, limits', () => runScript(txns));
 test('compaction, compacted and future revisions; lease revoke; cluster commands after writes', () => runScript(compaction));
+test('lease grant/timetolive [--keys]/list/keep-alive --once/revoke, all formats, errors', () => runScript(leases));
 
 // ----------------------------------------------------------------------- raw gRPC, same comparison
 

@@ -27,11 +27,18 @@
  *  7. `-w protobuf`: the bytes are etcdctl's re-encoding of the response; they are decoded with our
  *     generated codecs and compared as JSON after rules 1-2 (ids change varint lengths, hence lengths
  *     of enclosing messages).
+ *  8. Lease ids the server chose (`lease grant`): each is random per server. Only the ids learnt from
+ *     that target's own grant output are replaced (16-digit hex, short hex, decimal) -> <lease-NAME>;
+ *     client-chosen ids (as 7e57) stay as they are.
+ *  9. `lease timetolive`'s remaining TTL: it counts down in real time and is truncated to whole seconds,
+ *     so two correct servers asked a few milliseconds apart may differ by a second. Replaced by
+ *     <countdown> only when it is within 3 s below the granted TTL (the script asks right after a grant
+ *     or keep-alive); a wrong value (the full TTL + 1, 0, -1) stays visible.
  * raft_term is NOT normalised: both servers start as a fresh single member and must elect themselves
  * the same way (etcd: term 2), and nothing in the script changes terms.
  */
 import {
-  DeleteRangeResponse, MemberListResponse, PutResponse, RangeResponse, TxnResponse,
+  DeleteRangeResponse, MemberListResponse, PutResponse, RangeResponse, ResponseHeader, TxnResponse,
 } from '../../src/gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import type { CtlResult } from './harness.js';
 
@@ -40,6 +47,8 @@ export interface TargetFacts {
   memberId: bigint;
   clientPort: number;
   peerPort: number;
+  /** Server-chosen lease ids learnt so far, by the name the script gave them (rule 8). */
+  leaseIds?: ReadonlyMap<string, bigint>;
 }
 
 export interface Normalised {
@@ -87,11 +96,44 @@ export function normalise(result: CtlResult, options: { args: readonly string[];
     stderr = normaliseHealth(stderr, format);
   }
   if (format === 'table') stdout = normaliseTable(stdout);
+  if (command === 'lease timetolive') stdout = normaliseCountdown(stdout, format);
+  const ids = (text: string): string => replaceLeaseIds(replaceIdsAndPorts(text, options.facts), options.facts);
   return {
     code: result.code,
-    stdout: replaceIdsAndPorts(stdout, options.facts),
-    stderr: normaliseClientWarnings(replaceIdsAndPorts(stderr, options.facts)),
+    stdout: ids(stdout),
+    stderr: normaliseClientWarnings(ids(stderr)),
   };
+}
+
+// rule 8
+export function replaceLeaseIds(text: string, facts: TargetFacts): string {
+  let out = text;
+  for (const [name, id] of facts.leaseIds ?? []) {
+    const forms = [id.toString(16).padStart(16, '0'), id.toString(16), id.toString(10)];
+    out = out.replace(new RegExp(`\\b(${forms.join('|')})\\b`, 'g'), `<lease-${name}>`);
+  }
+  return out;
+}
+
+// rule 9
+function normaliseCountdown(text: string, format: OutputFormat): string {
+  const near = (remaining: string, granted: string): boolean => {
+    const gap = Number(granted) - Number(remaining);
+    return Number(remaining) > 0 && gap >= 0 && gap <= 3;
+  };
+  if (format === 'simple') {
+    return text.replace(/TTL\((\d+)s\), remaining\((-?\d+)s\)/g,
+      (whole, granted: string, remaining: string) => near(remaining, granted) ? `TTL(${granted}s), remaining(<countdown>)` : whole);
+  }
+  if (format === 'json') {
+    return text.replace(/"ttl":(-?\d+),"granted-ttl":(\d+)/g,
+      (whole, remaining: string, granted: string) => near(remaining, granted) ? `"ttl":<countdown>,"granted-ttl":${granted}` : whole);
+  }
+  if (format === 'fields') {
+    return text.replace(/"TTL" : (-?\d+)\n"GrantedTTL" : (\d+)/g,
+      (whole, remaining: string, granted: string) => near(remaining, granted) ? `"TTL" : <countdown>\n"GrantedTTL" : ${granted}` : whole);
+  }
+  return text;
 }
 
 // rule 1 and 2
@@ -208,6 +250,10 @@ function normaliseTable(text: string): string {
 // rule 7
 const protobufTypes: Record<string, { decode(b: Uint8Array): unknown; toJSON(m: never): unknown }> = {
   put: PutResponse, get: RangeResponse, del: DeleteRangeResponse, txn: TxnResponse, 'member list': MemberListResponse,
+  // etcdctl 3.4 marshals clientv3's lease response structs, whose only protobuf part is the embedded
+  // header: these commands print the response header alone.
+  'lease grant': ResponseHeader, 'lease revoke': ResponseHeader, 'lease keep-alive': ResponseHeader,
+  'lease timetolive': ResponseHeader, 'lease list': ResponseHeader,
 };
 
 function decodeProtobuf(words: readonly string[], bytes: Buffer): string {

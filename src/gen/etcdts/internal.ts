@@ -10,6 +10,7 @@ import {
   AlarmRequest,
   CompactionRequest,
   DeleteRangeRequest,
+  LeaseCheckpointRequest,
   LeaseGrantRequest,
   LeaseRevokeRequest,
   PutRequest,
@@ -35,6 +36,9 @@ export interface RaftRequest {
     | { $case: "alarm"; value: AlarmRequest }
     | { $case: "memberAttributes"; value: MemberAttributes }
     | { $case: "clusterVersion"; value: ClusterVersion }
+    | //
+    /** The leader's record of leases' remaining TTLs, so a new leader neither renews nor shortens them. */
+    { $case: "leaseCheckpoint"; value: LeaseCheckpointRequest }
     | undefined;
 }
 
@@ -58,6 +62,18 @@ export interface MemberInfo {
   isLearner: boolean;
   /** The proposing member's request id, so it can answer its client once the change is applied. */
   requestId: bigint;
+}
+
+/**
+ * A lease as stored in the backend's "lease" bucket under its id (8 bytes, big-endian); the same fields
+ * and numbers as etcd's leasepb.Lease, so the bytes match etcd's. Attached keys are not stored: they are
+ * rebuilt from the key space on start.
+ */
+export interface LeaseRecord {
+  ID: bigint;
+  TTL: bigint;
+  /** The last checkpointed remaining TTL in seconds; 0: none (the full TTL applies). */
+  RemainingTTL: bigint;
 }
 
 function createBaseRaftRequest(): RaftRequest {
@@ -99,6 +115,9 @@ export const RaftRequest: MessageFns<RaftRequest> = {
         break;
       case "clusterVersion":
         ClusterVersion.encode(message.request.value, writer.uint32(82).fork()).join();
+        break;
+      case "leaseCheckpoint":
+        LeaseCheckpointRequest.encode(message.request.value, writer.uint32(90).fork()).join();
         break;
     }
     return writer;
@@ -197,6 +216,17 @@ export const RaftRequest: MessageFns<RaftRequest> = {
             message.request = { $case: "clusterVersion", value: ClusterVersion.decode(reader, reader.uint32()) };
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.request = {
+              $case: "leaseCheckpoint",
+              value: LeaseCheckpointRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -240,6 +270,10 @@ export const RaftRequest: MessageFns<RaftRequest> = {
         ? { $case: "clusterVersion", value: ClusterVersion.fromJSON(object.clusterVersion) }
         : isSet(object.cluster_version)
         ? { $case: "clusterVersion", value: ClusterVersion.fromJSON(object.cluster_version) }
+        : isSet(object.leaseCheckpoint)
+        ? { $case: "leaseCheckpoint", value: LeaseCheckpointRequest.fromJSON(object.leaseCheckpoint) }
+        : isSet(object.lease_checkpoint)
+        ? { $case: "leaseCheckpoint", value: LeaseCheckpointRequest.fromJSON(object.lease_checkpoint) }
         : undefined,
     };
   },
@@ -267,6 +301,8 @@ export const RaftRequest: MessageFns<RaftRequest> = {
       obj.memberAttributes = MemberAttributes.toJSON(message.request.value);
     } else if (message.request?.$case === "clusterVersion") {
       obj.clusterVersion = ClusterVersion.toJSON(message.request.value);
+    } else if (message.request?.$case === "leaseCheckpoint") {
+      obj.leaseCheckpoint = LeaseCheckpointRequest.toJSON(message.request.value);
     }
     return obj;
   },
@@ -329,6 +365,15 @@ export const RaftRequest: MessageFns<RaftRequest> = {
       case "clusterVersion": {
         if (object.request?.value !== undefined && object.request?.value !== null) {
           message.request = { $case: "clusterVersion", value: ClusterVersion.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "leaseCheckpoint": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = {
+            $case: "leaseCheckpoint",
+            value: LeaseCheckpointRequest.fromPartial(object.request.value),
+          };
         }
         break;
       }
@@ -683,6 +728,118 @@ export const MemberInfo: MessageFns<MemberInfo> = {
     message.clientUrls = object.clientUrls?.map((e) => e) || [];
     message.isLearner = object.isLearner ?? false;
     message.requestId = (object.requestId !== undefined && object.requestId !== null) ? BigInt(object.requestId) : 0n;
+    return message;
+  },
+};
+
+function createBaseLeaseRecord(): LeaseRecord {
+  return { ID: 0n, TTL: 0n, RemainingTTL: 0n };
+}
+
+export const LeaseRecord: MessageFns<LeaseRecord> = {
+  encode(message: LeaseRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ID !== 0n) {
+      if (BigInt.asIntN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type int64 too large");
+      }
+      writer.uint32(8).int64(message.ID);
+    }
+    if (message.TTL !== 0n) {
+      if (BigInt.asIntN(64, message.TTL) !== message.TTL) {
+        throw new globalThis.Error("value provided for field message.TTL of type int64 too large");
+      }
+      writer.uint32(16).int64(message.TTL);
+    }
+    if (message.RemainingTTL !== 0n) {
+      if (BigInt.asIntN(64, message.RemainingTTL) !== message.RemainingTTL) {
+        throw new globalThis.Error("value provided for field message.RemainingTTL of type int64 too large");
+      }
+      writer.uint32(24).int64(message.RemainingTTL);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.ID = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.TTL = reader.int64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.RemainingTTL = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaseRecord {
+    return {
+      ID: isSet(object.ID) ? BigInt(object.ID) : 0n,
+      TTL: isSet(object.TTL) ? BigInt(object.TTL) : 0n,
+      RemainingTTL: isSet(object.RemainingTTL) ? BigInt(object.RemainingTTL) : 0n,
+    };
+  },
+
+  toJSON(message: LeaseRecord): unknown {
+    const obj: any = {};
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
+    }
+    if (message.TTL !== 0n) {
+      obj.TTL = message.TTL.toString();
+    }
+    if (message.RemainingTTL !== 0n) {
+      obj.RemainingTTL = message.RemainingTTL.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LeaseRecord>, I>>(base?: I): LeaseRecord {
+    return LeaseRecord.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LeaseRecord>, I>>(object: I): LeaseRecord {
+    const message = createBaseLeaseRecord();
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
+    message.TTL = (object.TTL !== undefined && object.TTL !== null) ? BigInt(object.TTL) : 0n;
+    message.RemainingTTL = (object.RemainingTTL !== undefined && object.RemainingTTL !== null)
+      ? BigInt(object.RemainingTTL)
+      : 0n;
     return message;
   },
 };

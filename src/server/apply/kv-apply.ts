@@ -269,6 +269,15 @@ export class KvApplier {
     return this.#inWrite((txn) => deleteIn(txn, req));
   }
 
+  /** Deletes these keys (latin1 strings of the key bytes) in one write txn: a lease's revocation. */
+  deleteKeys(keys: readonly string[]): WriteResult<number> {
+    return this.#inWrite((txn) => {
+      let deleted = 0;
+      for (const k of keys) deleted += txn.deleteRange(Buffer.from(k, 'latin1'), undefined);
+      return deleted;
+    });
+  }
+
   #inWrite<R>(fn: (txn: WriteTxn) => R): WriteResult<R> {
     const txn = this.#store.write({ prevKv: this.#prevKvInEvents() });
     try {
