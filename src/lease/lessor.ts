@@ -153,7 +153,8 @@ export class Lessor {
    * restored, which attaches every live key back to its lease.
    */
   recover(records: LeaseRecords): void {
-    assert(this.#records === null, 'lessor recovered twice');
+    // A second recovery follows a backend replaced by a leader's snapshot: start over from its records.
+    if (this.#records !== null) this.#forgetAll();
     this.#records = records;
     records.forEach((key, value) => {
       const rec = LeaseRecord.decode(value);
@@ -166,6 +167,14 @@ export class Lessor {
         keys: new Set(),
       });
     });
+  }
+
+  #forgetAll(): void {
+    this.#expiries.clear();
+    this.#checkpoints.clear();
+    this.#leases.clear();
+    this.#keyLease.clear();
+    this.#revokeBacklog = [];
   }
 
   // ---- replicated state: called while applying committed entries ----
