@@ -321,6 +321,7 @@ export class Cluster {
     this.token = options.token ?? 'e2e-cluster';
     this.flags = options.flags ?? timingFlags;
     this.proxy = options.proxy;
+    this.proxy?.identifyBy(() => this.pids());
   }
 
   /** Starts every member with --initial-cluster-state new and waits until each one serves. */

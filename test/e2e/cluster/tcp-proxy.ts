@@ -50,6 +50,8 @@ export interface ProxyStats {
   unidentified: number;
   /** Connections closed because a route had proxyLimits.connectionsPerRouteMax open already. */
   overLimit: number;
+  /** Bytes discarded on 'drop' links, both directions. */
+  droppedBytes: number;
 }
 
 const pairKey = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b}|${a}`);
@@ -58,11 +60,11 @@ export class PeerProxy {
   readonly #routes = new Map<string, Route>();
   readonly #links = new Set<Link>();
   readonly #cuts = new Map<string, CutMode>();
-  readonly #pidsOf: () => ReadonlyMap<number, string>;
-  readonly stats: ProxyStats = { forwarded: 0, refused: 0, blackholed: 0, unidentified: 0, overLimit: 0 };
+  #pidsOf: () => ReadonlyMap<number, string> = () => new Map();
+  readonly stats: ProxyStats = { forwarded: 0, refused: 0, blackholed: 0, unidentified: 0, overLimit: 0, droppedBytes: 0 };
 
   /** `pidsOf` names the members by their current PIDs (they change on restart). */
-  constructor(pidsOf: () => ReadonlyMap<number, string>) {
+  identifyBy(pidsOf: () => ReadonlyMap<number, string>): void {
     this.#pidsOf = pidsOf;
   }
 
@@ -191,7 +193,7 @@ export class PeerProxy {
       socket.unpipe();
       // discard everything, so the sender's writes succeed into a void as on a lossy network
       socket.removeAllListeners('data');
-      socket.on('data', () => undefined);
+      socket.on('data', (chunk: Buffer) => { this.stats.droppedBytes += chunk.length; });
       socket.resume();
     }
   }
