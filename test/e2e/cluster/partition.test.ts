@@ -29,7 +29,10 @@ const config = {
 
 const electionBoundMs = 2 * timing.electionMs + config.electionMarginMs;
 
-/** What etcd answers on the minority side, besides the client's own deadline (gRPC code 4). */
+/**
+ * What etcd answers on the minority side (gRPC UNAVAILABLE), besides the deadline: the client's own (code
+ * 4), or the server's, which grpc-timeout propagates and etcd reports as UNKNOWN "context deadline exceeded".
+ */
 const refusals = [
   'etcdserver: request timed out',
   'etcdserver: request timed out, possibly due to previous leader failure',
@@ -42,7 +45,7 @@ async function refused(what: string, call: () => Promise<unknown>): Promise<stri
     await call();
   } catch (e) {
     const { code, details } = failureOf(e);
-    const ok = code === 4 || (code === 14 && refusals.includes(details));
+    const ok = code === 4 || (code === 2 && details === 'context deadline exceeded') || (code === 14 && refusals.includes(details));
     assert.ok(ok, `${what}: refused with an unexpected error: code ${code} ${details}`);
     return `${what}: code ${code} ${details.replace(/ after \d.*$/, '')}`;
   }
