@@ -2,13 +2,17 @@
  * Acceptance 4 of issue 4: every peer link goes through tcp-proxy.ts (members advertise the proxy's port for
  * peers and listen on their own). The leader is cut off from both others ('drop': bytes vanish, as on a
  * partitioned network):
- *  - the majority elects a new leader (within 2 x election timeout + margin, as after a crash) and serves
- *    writes and linearizable reads;
+ *  - the majority elects a new leader (within 4 x election timeout + margin, as after a crash: see
+ *    failover.test.ts) and serves writes and linearizable reads;
  *  - the minority refuses: a write sent to the old leader right after the cut (it still believes it leads)
  *    and a write and a linearizable read sent once it has stepped down (etcd's CheckQuorum) all fail, by
  *    etcd's errors or by the client's deadline; a serializable read there still answers, from stale data;
  *  - after healing, everything converges (same HashKV at the same revision), the majority's write is
- *    everywhere and the minority's refused writes are nowhere (their uncommitted entries were replaced);
+ *    everywhere and the minority's refused writes are nowhere. In etcd that is certain, not luck: the
+ *    early write was appended only to the old leader's log, which the new leader's log replaces; the
+ *    late one never entered raft, because a member without a leader holds a proposal only until the
+ *    request's deadline (propagated by grpc-timeout) and then drops it. A server that queues it and
+ *    proposes it once a leader is back applies a write its client was told had failed;
  *  - with --pre-vote the healed node does not depose the new leader: its term did not move while it was
  *    alone, and after it has caught up the leader and term are those elected during the partition.
  * A control case without --pre-vote shows the last check has teeth: there the isolated node's term climbs
@@ -27,7 +31,7 @@ const config = {
   electionMarginMs: 1_000,
 } as const;
 
-const electionBoundMs = 2 * timing.electionMs + config.electionMarginMs;
+const electionBoundMs = 4 * timing.electionMs + config.electionMarginMs;
 
 /**
  * What etcd answers on the minority side (gRPC UNAVAILABLE), besides the deadline: the client's own (code
