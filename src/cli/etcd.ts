@@ -37,13 +37,18 @@ async function main(): Promise<void> {
     stopping = true;
     main.info('received signal; shutting down', { signal });
     member.stop().then(
-      () => process.exit(0),
+      () => process.exit(process.exitCode ?? 0),
       (err: unknown) => {
         main.error('error while shutting down', { error: String(err) });
         process.exit(1);
       },
     );
   };
+  void member.ended.then(({ code, reason }) => {
+    main.warn('stopping on its own', { reason });
+    process.exitCode = code;
+    shutdown('none');
+  });
   process.on('SIGTERM', () => shutdown('terminated'));
   process.on('SIGINT', () => shutdown('interrupt'));
 }

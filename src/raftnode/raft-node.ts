@@ -10,7 +10,7 @@ import { assert } from '../base/assert.js';
 import type { Logger } from '../base/logger.js';
 import type { RawNodeApi, Ready, ReadState, SoftState } from '../raft/contract.js';
 import { StateRole } from '../raft/contract.js';
-import { MessageType, type ConfState, type Entry, type HardState, type Message, type NodeId, type Snapshot } from '../raft/types.js';
+import { EntryType, MessageType, type ConfState, type Entry, type HardState, type Message, type NodeId, type Snapshot } from '../raft/types.js';
 
 /** The durable log, as this loop needs it. */
 export interface RaftWal {
@@ -79,6 +79,9 @@ export interface RaftNodeOptions {
   readonly catchUpEntries: number;
   readonly appliedIndex: number;
   readonly snapshotIndex: number;
+  readonly snapshotTerm?: number;
+  /** Filters proposals forwarded by followers before they reach the log (late ones are dropped). */
+  readonly acceptForwardedProposal?: (data: Uint8Array) => boolean;
   /** etcd's --unsafe-no-fsync: never wait for the disk (loses acknowledged writes on power loss). */
   readonly unsafeNoFsync?: boolean;
 }
@@ -91,6 +94,7 @@ export class RaftNode {
   #snapshotting = false;
   #installing = false;
   #sentEarly = false;
+  #appliedTerm = 0;
   #appliedIndex: number;
   #snapshotIndex: number;
   #term = 0;
@@ -101,6 +105,7 @@ export class RaftNode {
     this.#o = options;
     this.#appliedIndex = options.appliedIndex;
     this.#snapshotIndex = options.snapshotIndex;
+    this.#appliedTerm = options.snapshotTerm ?? 0;
   }
 
   get appliedIndex(): number {
@@ -108,6 +113,10 @@ export class RaftNode {
   }
   get term(): number {
     return this.#term;
+  }
+  /** The term of the last applied entry: what etcd reports as raft_term in headers and Status. */
+  get appliedTerm(): number {
+    return this.#appliedTerm;
   }
   get lead(): NodeId {
     return this.#lead;
@@ -153,6 +162,12 @@ export class RaftNode {
 
   step(message: Message): void {
     if (this.#stopped) return;
+    if (message.type === MessageType.Prop && this.#o.acceptForwardedProposal) {
+      const accept = this.#o.acceptForwardedProposal;
+      const entries = message.entries.filter((e) => e.type !== EntryType.Normal || accept(e.data));
+      if (entries.length === 0) return;
+      if (entries.length < message.entries.length) message = { ...message, entries };
+    }
     this.#o.rawNode.step(message);
     this.#schedule();
   }
@@ -285,6 +300,7 @@ export class RaftNode {
     o.wal.saveSnapshotMarker({ index: snapshot.metadata.index, term: snapshot.metadata.term });
     o.logStore.applySnapshot(meta);
     this.#appliedIndex = snapshot.metadata.index;
+    this.#appliedTerm = snapshot.metadata.term;
     this.#snapshotIndex = snapshot.metadata.index;
     o.events.onApplied?.(this.#appliedIndex);
     o.log.info('applied incoming snapshot', { 'snapshot-index': snapshot.metadata.index });
@@ -318,6 +334,7 @@ export class RaftNode {
     if (fresh.length === 0) return;
     this.#o.stateMachine.applyEntries(fresh);
     this.#appliedIndex = fresh[fresh.length - 1]!.index;
+    this.#appliedTerm = fresh[fresh.length - 1]!.term;
     this.#o.events.onApplied?.(this.#appliedIndex);
     if (this.#appliedIndex - this.#snapshotIndex >= this.#o.snapshotCount) this.#takeSnapshot();
   }

@@ -38,6 +38,8 @@ export interface RunningMember {
   readonly clusterId: bigint;
   readonly server: EtcdServer;
   readonly clientPorts: readonly number[];
+  /** Settles when the member must end on its own (removed from the cluster, or its state is unusable). */
+  readonly ended: Promise<{ code: number; reason: string }>;
   stop(): Promise<void>;
 }
 
@@ -171,6 +173,10 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   const rec = existsSync(d.wal) && Wal.exists(d.wal)
     ? recoverExisting(cfg, log, snapshotter)
     : cfg.initialClusterState === 'existing' ? await joinExisting(cfg, log) : bootstrapNew(cfg, log);
+  let endMember: (outcome: { code: number; reason: string }) => void = () => {};
+  const ended = new Promise<{ code: number; reason: string }>((resolve) => {
+    endMember = resolve;
+  });
   const electionTicks = Math.max(1, Math.round(cfg.electionMs / cfg.heartbeatMs));
   const lessor = newLessor({ electionTicks, heartbeatMs: cfg.heartbeatMs, log: rootLog.child('lease'), server: () => server });
   const store = await openKvStore(d.db, {
@@ -199,7 +205,10 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     rawNode: () => rawNode,
     term: () => raftNode?.term ?? 0,
     onClusterVersion: (v) => log.info('cluster version is updated', { 'cluster-version': v }),
-    onRemovedSelf: () => log.warn('this member has been removed from the cluster'),
+    onRemovedSelf: () => {
+      log.warn('the member has been permanently removed from the cluster');
+      endMember({ code: 0, reason: 'removed from the cluster' });
+    },
     snapDir: d.snap,
     leases: new LeaseApplier({ lessor, store }),
     // etcd promotes the lessor once the leader has applied everything up to its own first entry.
@@ -235,7 +244,8 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     id: rec.memberId, rawNode, logStore: rec.storage, wal: rec.wal, snapshotter, transport,
     stateMachine: applier, log: rootLog.child('raft'), tickMs: cfg.heartbeatMs,
     snapshotCount: cfg.snapshotCount, catchUpEntries: cfg.snapshotCatchUpEntries,
-    appliedIndex: snapshotIndex, snapshotIndex, unsafeNoFsync: cfg.unsafeNoFsync,
+    appliedIndex: snapshotIndex, snapshotIndex, snapshotTerm: rec.snapshot?.metadata.term ?? 0, unsafeNoFsync: cfg.unsafeNoFsync,
+    acceptForwardedProposal: (data) => server.acceptForwardedProposal(data),
     events: {
       onSoftState: (ss, term) => {
         server.onLeaderChange(ss.lead);
@@ -252,7 +262,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       },
       onReadStates: (states) => server.reads.onReadStates(states),
       onApplied: (index) => server.reads.onApplied(index),
-      onFatal: () => process.exit(1),
+      onFatal: (err) => endMember({ code: 1, reason: String(err) }),
     },
   });
   server.attachRaft(raftNode);
@@ -285,6 +295,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     clusterId: rec.clusterId,
     server,
     clientPorts: grpc.boundPorts,
+    ended,
     stop: async () => {
       const embed = rootLog.child('embed');
       embed.info('closing etcd server', { name: cfg.name, 'data-dir': cfg.dataDir });

@@ -107,15 +107,16 @@ export class ClusterOps {
     await this.#proposeChange(ConfChangeType.AddNode, { ...m, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: false });
   }
 
+  /** etcd answers MoveLeader without a header. */
   async moveLeader(req: MoveLeaderRequest): Promise<MoveLeaderResponse> {
     const raft = this.#o.raft();
     if (!raft.isLeader) throw new EtcdError('NotLeader');
     const target = this.#o.membership.get(req.targetID);
     if (!target || target.isLearner) throw new EtcdError('BadLeaderTransferee');
-    if (req.targetID === this.#o.localId) return { header: this.#o.header() };
+    if (req.targetID === this.#o.localId) return { header: undefined };
     raft.withRawNode((rn) => rn.transferLeader(req.targetID));
     await this.#waitFor(() => raft.lead === req.targetID, this.#o.requestTimeoutMs);
-    return { header: this.#o.header() };
+    return { header: undefined };
   }
 
   async #proposeChange(type: ConfChangeType, member: { id: bigint; name: string; peerUrls: string[]; clientUrls: string[]; isLearner: boolean }): Promise<void> {

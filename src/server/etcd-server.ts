@@ -127,7 +127,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
       clusterId: this.#o.membership.clusterId,
       memberId: this.#o.memberId,
       revision: BigInt(revision ?? this.#o.store.rev()),
-      raftTerm: BigInt(raft.term),
+      raftTerm: BigInt(raft.appliedTerm),
     };
   }
 
@@ -176,7 +176,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
       dbSize: BigInt(this.#o.store.dbSizeBytes()),
       leader: raft.lead,
       raftIndex: BigInt(raft.rawNode.status().hardState.commit),
-      raftTerm: BigInt(raft.term),
+      raftTerm: BigInt(raft.appliedTerm),
       raftAppliedIndex: BigInt(raft.appliedIndex),
       errors: [],
       dbSizeInUse: BigInt(this.#o.store.dbSizeInUseBytes()),
@@ -345,7 +345,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   async #propose<T>(body: RequestBody): Promise<T> {
     if (this.#stopped) throw new EtcdError('Stopped');
     const id = this.#ids.next();
-    const data = RaftRequest.encode({ id, request: body }).finish();
+    const data = RaftRequest.encode({ id, request: body, deadlineUnixMs: BigInt(Date.now() + this.#requestTimeoutMs) }).finish();
     if (data.length > this.#o.requestBytesMax) throw new EtcdError('RequestTooLarge');
     const raft = this.#raftNode();
     if (raft.lead === 0n) await this.#waitForLeader();
@@ -384,6 +384,17 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   #raftNode(): RaftNode {
     if (!this.#raft) throw new EtcdError('NotCapable');
     return this.#raft;
+  }
+
+  /** Whether a proposal forwarded by a follower may still enter the log (its client is still waiting). */
+  acceptForwardedProposal(data: Uint8Array): boolean {
+    if (data.length === 0) return true;
+    try {
+      const deadline = RaftRequest.decode(data).deadlineUnixMs;
+      return deadline === 0n || BigInt(Date.now()) <= deadline;
+    } catch {
+      return false;
+    }
   }
 
   get clusterVersion(): string {

@@ -40,6 +40,11 @@ export interface RaftRequest {
     /** The leader's record of leases' remaining TTLs, so a new leader neither renews nor shortens them. */
     { $case: "leaseCheckpoint"; value: LeaseCheckpointRequest }
     | undefined;
+  /**
+   * When the proposer's client stops waiting (wall clock, ms). A leader drops a forwarded proposal that
+   * arrives later (held up by a partition, say), so a write reported as timed out does not appear later.
+   */
+  deadlineUnixMs: bigint;
 }
 
 /** A member publishing its name and client URLs once it starts. */
@@ -77,7 +82,7 @@ export interface LeaseRecord {
 }
 
 function createBaseRaftRequest(): RaftRequest {
-  return { id: 0n, request: undefined };
+  return { id: 0n, request: undefined, deadlineUnixMs: 0n };
 }
 
 export const RaftRequest: MessageFns<RaftRequest> = {
@@ -119,6 +124,12 @@ export const RaftRequest: MessageFns<RaftRequest> = {
       case "leaseCheckpoint":
         LeaseCheckpointRequest.encode(message.request.value, writer.uint32(90).fork()).join();
         break;
+    }
+    if (message.deadlineUnixMs !== 0n) {
+      if (BigInt.asIntN(64, message.deadlineUnixMs) !== message.deadlineUnixMs) {
+        throw new globalThis.Error("value provided for field message.deadlineUnixMs of type int64 too large");
+      }
+      writer.uint32(96).int64(message.deadlineUnixMs);
     }
     return writer;
   },
@@ -227,6 +238,14 @@ export const RaftRequest: MessageFns<RaftRequest> = {
             };
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.deadlineUnixMs = reader.int64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -275,6 +294,11 @@ export const RaftRequest: MessageFns<RaftRequest> = {
         : isSet(object.lease_checkpoint)
         ? { $case: "leaseCheckpoint", value: LeaseCheckpointRequest.fromJSON(object.lease_checkpoint) }
         : undefined,
+      deadlineUnixMs: isSet(object.deadlineUnixMs)
+        ? BigInt(object.deadlineUnixMs)
+        : isSet(object.deadline_unix_ms)
+        ? BigInt(object.deadline_unix_ms)
+        : 0n,
     };
   },
 
@@ -303,6 +327,9 @@ export const RaftRequest: MessageFns<RaftRequest> = {
       obj.clusterVersion = ClusterVersion.toJSON(message.request.value);
     } else if (message.request?.$case === "leaseCheckpoint") {
       obj.leaseCheckpoint = LeaseCheckpointRequest.toJSON(message.request.value);
+    }
+    if (message.deadlineUnixMs !== 0n) {
+      obj.deadlineUnixMs = message.deadlineUnixMs.toString();
     }
     return obj;
   },
@@ -378,6 +405,9 @@ export const RaftRequest: MessageFns<RaftRequest> = {
         break;
       }
     }
+    message.deadlineUnixMs = (object.deadlineUnixMs !== undefined && object.deadlineUnixMs !== null)
+      ? BigInt(object.deadlineUnixMs)
+      : 0n;
     return message;
   },
 };
