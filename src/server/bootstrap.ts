@@ -173,6 +173,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   const rec = existsSync(d.wal) && Wal.exists(d.wal)
     ? recoverExisting(cfg, log, snapshotter)
     : cfg.initialClusterState === 'existing' ? await joinExisting(cfg, log) : bootstrapNew(cfg, log);
+  let transportRef: PeerTransport | null = null;
   let endMember: (outcome: { code: number; reason: string }) => void = () => {};
   const ended = new Promise<{ code: number; reason: string }>((resolve) => {
     endMember = resolve;
@@ -189,6 +190,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     log, memberId: rec.memberId, store, membership, waits, lessor,
     requestBytesMax: cfg.requestBytesMax, maxTxnOps: cfg.maxTxnOps, electionMs: cfg.electionMs,
     clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck,
+    peerActiveSinceMs: (id) => transportRef?.peerStats(id)?.streamingSinceMs ?? null,
   });
   const snapshotIndex = rec.snapshot?.metadata.index ?? 0;
   const rawNode = new RawNode({
@@ -216,7 +218,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       if (raftNode?.isLeader && e.term === raftNode.term) lessor.promote(electionTicks * cfg.heartbeatMs);
     },
   }, { confState: rec.snapshot?.metadata.confState ?? rawNode.status().config });
-  const transport = new PeerTransport({
+  const transport: PeerTransport = new PeerTransport({
     localId: rec.memberId,
     clusterId: rec.clusterId,
     listenUrls: cfg.listenPeerUrls,
@@ -226,6 +228,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     onSnapshotStatus: (peer, status) => raftNode?.withRawNode((rn) => rn.reportSnapshot(peer, status)),
     otherRequest: membersHandler(membership, (id) => server.promoteForwarded(id)),
   });
+  transportRef = transport;
   await transport.start();
   const peerUrlsById = new Map<bigint, readonly string[]>(
     (rec.bootstrapMembers ?? membership.list()).map((m) => [m.id, m.peerUrls]),

@@ -41,7 +41,12 @@ export interface ClusterOpsOptions {
   readonly raft: () => RaftNode;
   readonly header: () => ResponseHeader;
   readonly requestTimeoutMs: number;
+  /** Since when the peer transport has had a working stream to `id` (ms), or null. */
+  readonly peerActiveSinceMs: (id: bigint) => number | null;
 }
+
+/** etcd's health interval: a peer counts as connected once its stream has been up this long. */
+const healthIntervalMs = 5000;
 
 export class ClusterOps {
   readonly #o: ClusterOpsOptions;
@@ -59,6 +64,7 @@ export class ClusterOps {
       throw new EtcdError('TooManyLearners');
     }
     if (!req.isLearner) this.#checkVotersCanGrow();
+    this.#checkConnectedToVoters();
     const id = deriveMemberId(urls, { clusterToken: this.#o.clusterToken, nowUnixSeconds: Math.floor(Date.now() / 1000) });
     if (membership.get(id)) throw new EtcdError('MemberExist');
     const type = req.isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
@@ -70,7 +76,10 @@ export class ClusterOps {
   async memberRemove(req: MemberRemoveRequest): Promise<MemberRemoveResponse> {
     const m = this.#o.membership.get(req.ID);
     if (!m) throw new EtcdError('MemberNotFound');
-    if (!m.isLearner) this.#checkVotersCanShrink(req.ID);
+    if (!m.isLearner) {
+      this.#checkVotersCanShrink(req.ID);
+      this.#checkQuorumStaysActive(req.ID);
+    }
     await this.#proposeChange(ConfChangeType.RemoveNode, { ...m, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls] });
     return { header: this.#o.header(), members: this.#o.membership.list().map(toPbMember) };
   }
@@ -152,6 +161,30 @@ export class ClusterOps {
     // A one-member cluster may always take a second voter, or it could never grow.
     if (started === 1 && voters === 2) return;
     if (started < Math.floor(voters / 2) + 1) throw new EtcdError('MemberNotEnoughStarted');
+  }
+
+  #activeVoters(sinceMs: number): number {
+    return this.#o.membership.voterIds().filter((id) => {
+      if (id === this.#o.localId) return true;
+      const since = this.#o.peerActiveSinceMs(id);
+      return since !== null && since <= sinceMs;
+    }).length;
+  }
+
+  /** etcd refuses reconfiguration unless every voter has been reachable for the health interval. */
+  #checkConnectedToVoters(): void {
+    if (!this.#o.strictReconfigCheck) return;
+    const voters = this.#o.membership.voterIds().length;
+    if (this.#activeVoters(Date.now() - healthIntervalMs) < voters) throw new EtcdError('Unhealthy');
+  }
+
+  /** Removing an active voter must leave a quorum of active voters; a member already down is safe to drop. */
+  #checkQuorumStaysActive(id: bigint): void {
+    if (!this.#o.strictReconfigCheck) return;
+    if (id !== this.#o.localId && this.#o.peerActiveSinceMs(id) === null) return;
+    const voters = this.#o.membership.voterIds().length;
+    const active = this.#activeVoters(Date.now() - healthIntervalMs);
+    if (active - 1 < 1 + Math.floor((voters - 1) / 2)) throw new EtcdError('Unhealthy');
   }
 
   #checkVotersCanShrink(id: bigint): void {

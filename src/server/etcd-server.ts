@@ -68,6 +68,7 @@ export interface EtcdServerOptions {
   readonly electionMs: number;
   readonly clusterToken: string;
   readonly strictReconfigCheck: boolean;
+  readonly peerActiveSinceMs?: (id: bigint) => number | null;
   readonly lessor: Lessor;
 }
 
@@ -245,6 +246,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
       raft: () => this.#raftNode(),
       header: () => this.#clusterHeader(),
       requestTimeoutMs: this.#requestTimeoutMs,
+      peerActiveSinceMs: (id) => this.#o.peerActiveSinceMs?.(id) ?? null,
     });
     return this.#clusterOps;
   }

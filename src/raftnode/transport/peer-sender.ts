@@ -53,6 +53,8 @@ export interface PeerStats {
   readonly consecutiveFailures: number;
   readonly lastError: string | null;
   readonly rttMs: number | null;
+  /** Since when (ms since the epoch) the message stream has been up; null while it is not. */
+  readonly streamingSinceMs: number | null;
 }
 
 /** A batch buffer that grew past this is replaced after a flush, so one burst does not pin memory. */
@@ -83,6 +85,7 @@ export class PeerSender {
   #everStreamed = false;
   #lastError: string | null = null;
   #rttMs: number | null = null;
+  #streamingSinceMs: number | null = null;
   #sent = 0;
   #bytesSent = 0;
   #dropped = 0;
@@ -181,6 +184,7 @@ export class PeerSender {
       bytesSent: this.#bytesSent, messagesDropped: this.#dropped, queuedMessages: this.#batchCount,
       queuedBytes: this.#batch.length, snapshotsSent: this.#snapshotsSent, snapshotsFailed: this.#snapshotsFailed,
       reconnects: this.#reconnects, consecutiveFailures: this.#failures, lastError: this.#lastError, rttMs: this.#rttMs,
+      streamingSinceMs: this.#state === 'streaming' ? this.#streamingSinceMs : null,
     };
   }
 
@@ -255,6 +259,7 @@ export class PeerSender {
   #onStreaming(generation: number): void {
     this.#clearTimer();
     this.#state = 'streaming';
+    this.#streamingSinceMs = Date.now();
     if (this.#everStreamed) this.#reconnects++;
     this.#everStreamed = true;
     this.#failures = 0;
