@@ -4,6 +4,7 @@
  * Not a god object: apply lives in Applier, reads in ReadIndexCoordinator, membership in Membership.
  */
 import { EtcdError } from '../base/errors.js';
+import { clientDeadlineMs } from '../base/request-context.js';
 import type { Logger } from '../base/logger.js';
 import { clusterVersionShort, etcdApiVersion } from '../base/version.js';
 import type { ClusterApi, KvApi, MaintenanceApi } from '../api/grpc/services.js';
@@ -83,6 +84,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   #leaderWaiters: Array<() => void> = [];
   #stopped = false;
   #clusterOps: ClusterOps | null = null;
+  #lastLead = 0n;
 
   constructor(options: EtcdServerOptions) {
     this.#o = options;
@@ -108,7 +110,11 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   }
 
   onLeaderChange(lead: bigint): void {
-    this.#reads.onLeaderChanged();
+    if (lead === this.#lastLead) return;
+    const hadLeader = this.#lastLead !== 0n;
+    this.#lastLead = lead;
+    // Rounds sent to a leader that is gone may never be answered; the first leader changes nothing.
+    if (hadLeader) this.#reads.onLeaderChanged();
     if (lead !== 0n) {
       const waiters = this.#leaderWaiters;
       this.#leaderWaiters = [];
@@ -346,13 +352,17 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   /** Proposes `body` and resolves with the result of applying it on this member. */
   async #propose<T>(body: RequestBody): Promise<T> {
     if (this.#stopped) throw new EtcdError('Stopped');
+    // The proposal lives no longer than its client waits: a proposal made after the client gave up could
+    // still commit, and a write reported as failed must not appear later.
+    const deadlineMs = Math.min(Date.now() + this.#requestTimeoutMs, clientDeadlineMs());
     const id = this.#ids.next();
-    const data = RaftRequest.encode({ id, request: body, deadlineUnixMs: BigInt(Date.now() + this.#requestTimeoutMs) }).finish();
+    const data = RaftRequest.encode({ id, request: body, deadlineUnixMs: BigInt(Math.floor(deadlineMs)) }).finish();
     if (data.length > this.#o.requestBytesMax) throw new EtcdError('RequestTooLarge');
     const raft = this.#raftNode();
-    if (raft.lead === 0n) await this.#waitForLeader();
+    if (raft.lead === 0n) await this.#waitForLeader(deadlineMs);
+    if (Date.now() >= deadlineMs) throw new EtcdError('Timeout');
     const result = this.#o.waits.register<T>(id);
-    const timer = setTimeout(() => this.#o.waits.fail(id, new EtcdError('Timeout')), this.#requestTimeoutMs);
+    const timer = setTimeout(() => this.#o.waits.fail(id, new EtcdError('Timeout')), Math.max(0, deadlineMs - Date.now()));
     try {
       raft.propose(data);
     } catch (err) {
@@ -365,12 +375,12 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     }
   }
 
-  #waitForLeader(): Promise<void> {
+  #waitForLeader(deadlineMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#leaderWaiters = this.#leaderWaiters.filter((w) => w !== done);
         reject(new EtcdError('Timeout'));
-      }, this.#requestTimeoutMs);
+      }, Math.max(0, deadlineMs - Date.now()));
       const done = (): void => {
         clearTimeout(timer);
         resolve();

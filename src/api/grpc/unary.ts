@@ -5,6 +5,15 @@
 import { Metadata, status, type ServerUnaryCall, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
 import { EtcdError } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
+import { requestContext } from '../../base/request-context.js';
+
+/** grpc-js gives the client's deadline as a Date, a number (ms) or Infinity. */
+function deadlineOf(call: { getDeadline?: () => Date | number }): number {
+  const d = call.getDeadline?.();
+  if (d === undefined) return Infinity;
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) ? ms : Infinity;
+}
 
 export type UnaryHandler<Req, Res> = (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>;
 
@@ -24,7 +33,8 @@ export function unary<Req, Res>(
   return (call, callback) => {
     let promise: Promise<Res>;
     try {
-      promise = handler(call.request, call);
+      const context = { deadlineMs: deadlineOf(call) };
+      promise = requestContext.run(context, () => handler(call.request, call));
     } catch (err) {
       callback(toServiceError(err, log, method), null);
       return;
