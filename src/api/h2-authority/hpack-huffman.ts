@@ -113,10 +113,20 @@ export class HuffmanError extends Error {
   }
 }
 
+/** Reused output space: header strings are short, and decoding is synchronous. */
+let scratch = new Uint8Array(4096);
+
+/** One char per octet; short strings skip Buffer#toString's fixed cost. */
+export function latin1(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start > 1024) return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');
+  return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+}
+
 /** Decodes `input[start, end)` into a latin1 string (one char per octet). */
 export function huffmanDecode(input: Uint8Array, start: number, end: number): string {
   const { transitions, acceptsEnd } = tables;
-  const out = Buffer.allocUnsafe((end - start) * 2);
+  if (scratch.length < (end - start) * 2) scratch = new Uint8Array((end - start) * 2);
+  const out = scratch;
   let length = 0;
   let state = 0;
   for (let i = start; i < end; i++) {
@@ -130,5 +140,5 @@ export function huffmanDecode(input: Uint8Array, start: number, end: number): st
     }
   }
   if (acceptsEnd[state] !== 1) throw new HuffmanError('hpack: bad huffman padding');
-  return out.toString('latin1', 0, length);
+  return latin1(out, 0, length);
 }

@@ -7,7 +7,7 @@
  * 2.1.6 from the spdy-transport era, stream-based on readable-stream@2 with obuf/wbuf; it is not in
  * our dependencies and the decoder here is small. Strings are latin1 so every octet round-trips.
  */
-import { huffmanDecode, HuffmanError } from './hpack-huffman.js';
+import { huffmanDecode, HuffmanError, latin1 } from './hpack-huffman.js';
 
 export interface HeaderField {
   readonly name: string;
@@ -186,7 +186,7 @@ export class HpackDecoder {
     const end = start + length;
     if (end > this.#input.length) throw new HpackError('hpack: string runs past the block');
     this.#pos = end;
-    if (!huffman) return Buffer.from(this.#input.buffer, this.#input.byteOffset + start, length).toString('latin1');
+    if (!huffman) return latin1(this.#input, start, end);
     try {
       return huffmanDecode(this.#input, start, end);
     } catch (err) {
@@ -238,7 +238,12 @@ function writeInteger(out: Buffer, start: number, flags: number, prefixBits: num
   return pos;
 }
 
+/** Below this length a plain loop beats Buffer.write's per-call overhead. */
+const shortStringChars = 64;
+
 function writeString(out: Buffer, start: number, s: string): number {
   const pos = writeInteger(out, start, 0x00, 7, s.length);
-  return pos + out.write(s, pos, 'latin1');
+  if (s.length >= shortStringChars) return pos + out.write(s, pos, 'latin1');
+  for (let i = 0; i < s.length; i++) out[pos + i] = s.charCodeAt(i);
+  return pos + s.length;
 }
