@@ -241,7 +241,7 @@ describe('a client that never acknowledges our SETTINGS', () => {
 });
 
 describe('closing the front', () => {
-  test('undecided connections are dropped, sessions get a GOAWAY, close() resolves', async () => {
+  test('undecided connections are dropped, sessions get a GOAWAY, the target closes, close() resolves', async () => {
     const responder = startResponder();
     const front = await listenWithAuthorityFix(responder.server, { host: '127.0.0.1', port: 0 });
     const port = front.address().port;
@@ -256,9 +256,11 @@ describe('closing the front', () => {
       req.on('error', reject);
       req.resume();
     });
+    const targetClosed = new Promise<void>((resolve) => responder.server.once('close', () => resolve()));
     await front.close({ graceMs: 2000 });
     await idle.closed;
     await goaway;
+    await targetClosed;
     session.destroy();
     await assert.rejects(h2Get(port, {}), /ECONNREFUSED/);
   });

@@ -163,7 +163,8 @@ export class AuthorityFixListener {
 
   /**
    * Stops accepting; closes undecided connections at once and asks HTTP/2 sessions to finish
-   * (GOAWAY); whatever is still open after `graceMs` is destroyed.
+   * (GOAWAY); whatever is still open after `graceMs` is destroyed. An http2.Http2Server target is
+   * closed too (it emits 'close'); a ConnectionSink is left to its owner (grpc-js: injector.destroy()).
    */
   async close(options: { graceMs?: number } = {}): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -179,6 +180,11 @@ export class AuthorityFixListener {
     }, options.graceMs ?? 0);
     await Promise.all([closed, ...open.map((c) => c.closed)]);
     clearTimeout(timer);
+    const target = this.#target;
+    if (isHttp2Server(target)) {
+      // Not listening by itself, it answers ERR_SERVER_NOT_RUNNING; closing still emits 'close'.
+      await new Promise<void>((resolve) => target.close(() => resolve()));
+    }
   }
 
   #handOver(connection: FrontConnection, run: () => void): void {
@@ -238,11 +244,18 @@ class FrontConnection {
   }
 
   #receive(chunk: Buffer): void {
-    try {
+    this.#guard(() => {
       if (this.#state === 'preface') this.#matchPreface(chunk);
       else if (this.#state === 'undecided') this.#hold(this.#fixer!.push(chunk));
       else if (this.#state === 'fixed') this.#pipe!.forward(this.#fixer!.push(chunk));
       if (this.#state === 'undecided') this.#decide();
+    });
+  }
+
+  /** Runs event-driven work: whatever it throws closes this connection, never the process. */
+  #guard(work: () => void): void {
+    try {
+      work();
     } catch (err) {
       this.#fail(err instanceof Error ? err : new Error(String(err)));
     }
@@ -286,8 +299,9 @@ class FrontConnection {
       this.#handOverDirect();
     } else if (fixer.headerBlocksDone > 0 && this.#ackTimer === undefined) {
       this.#ackTimer = setTimeout(() => {
-        if (this.#state === 'undecided') this.#startFixing();
+        if (this.#state === 'undecided') this.#guard(() => this.#startFixing());
       }, this.#context.limits.settingsAckWaitMs);
+      this.#ackTimer.unref();
     }
   }
 
