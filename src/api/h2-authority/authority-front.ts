@@ -125,10 +125,13 @@ export class AuthorityFixListener {
 
   constructor(target: AuthorityFixTarget, options: AuthorityFixOptions) {
     this.#target = target;
+    const limits = { ...defaultAuthorityFrontLimits, ...options.limits };
+    // A server announcing a bigger HPACK table lets clients use it; so must our decoder.
+    const tableBytesMax = Math.max(limits.tableBytesMax, options.settings?.headerTableSize ?? 0);
     const context: FrontContext = {
       deliver: (connection) => deliver(target, connection),
       http2Server: isHttp2Server(target) ? target : undefined,
-      limits: { ...defaultAuthorityFrontLimits, ...options.limits },
+      limits: { ...limits, tableBytesMax },
       settings: settingsFrame(http2.getPackedSettings(options.settings ?? {})),
       counters: this.#counters,
       onConnectionError: options.onConnectionError ?? (() => {}),

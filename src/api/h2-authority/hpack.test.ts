@@ -7,7 +7,7 @@ import { huffmanCodes, huffmanDecode, HuffmanError } from './hpack-huffman.js';
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const plain = (name: string, value: string): HeaderField => ({ name, value, neverIndexed: false });
 const decoder = (tableBytesMax = 4096): HpackDecoder =>
-  new HpackDecoder({ tableBytesMax, headerListBytesMax: 1 << 20 });
+  new HpackDecoder({ tableBytesMax, initialTableBytes: Math.min(4096, tableBytesMax), headerListBytesMax: 1 << 20 });
 
 /** Test-side Huffman encoder, from the same code table the decoder is built from. */
 function huffmanEncode(s: string): Buffer {

@@ -59,6 +59,11 @@ const staticNameIndex: ReadonlyMap<string, number> = new Map(
 export interface HpackDecoderOptions {
   /** Largest table size the client may switch to (the SETTINGS_HEADER_TABLE_SIZE bound we accept). */
   readonly tableBytesMax: number;
+  /**
+   * Table size before any size update: 4096 on HTTP/2 (an encoder must signal any other size, and
+   * nghttp2 keeps 4096 until it does). RFC 7541's examples assume other starting sizes.
+   */
+  readonly initialTableBytes?: number;
   /** Decoded header list size bound (RFC 9113 6.5.2 accounting: name + value + 32 per field). */
   readonly headerListBytesMax: number;
 }
@@ -75,7 +80,7 @@ export class HpackDecoder {
 
   constructor(options: HpackDecoderOptions) {
     this.#options = options;
-    this.#tableBytesCapacity = Math.min(defaultTableBytes, options.tableBytesMax);
+    this.#tableBytesCapacity = options.initialTableBytes ?? defaultTableBytes;
   }
 
   get tableBytes(): number {
