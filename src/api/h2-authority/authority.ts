@@ -10,8 +10,10 @@
  * replace, never drop.
  *
  * Seen in the wild: clientv3 3.5.0 sends `#initially=[http://127.0.0.1:2379]` (etcd issue 13192; one
- * endpoint fixed in 3.5.1, several endpoints later), and URL-shaped values such as
- * `http://127.0.0.1:2379`.
+ * endpoint fixed in 3.5.1 by etcd PR 13359, several endpoints only by PR 16324), and URL-shaped
+ * values such as `http://127.0.0.1:2379`. The etcdctl 3.4.23 installed here (grpc-go 1.33.3) sends a
+ * clean `127.0.0.1:PORT` even for `--endpoints http://127.0.0.1:PORT` (clientv3 3.4's ParseEndpoint
+ * strips the scheme before building its `endpoint://` target; seen on a sniffing node:http2 server).
  */
 
 const validChars = new Uint8Array(128);

@@ -189,3 +189,26 @@ test('bytes held mid-frame are returned for a hand-over', () => {
   assert.deepEqual(fixer.push(Buffer.concat([block, cont.subarray(0, 5)])), []);
   assert.deepEqual(Buffer.concat(fixer.heldBytes()), Buffer.concat([block, cont.subarray(0, 5)]));
 });
+
+test('arbitrary input either passes or fails as a connection error, never anything else', () => {
+  const frameArb = fc.record({
+    type: fc.constantFrom(FrameType.Data, FrameType.Headers, FrameType.Continuation, FrameType.Settings, FrameType.Ping, 0x42),
+    flags: fc.integer({ min: 0, max: 255 }),
+    streamId: fc.integer({ min: 0, max: 7 }),
+    payload: fc.oneof(
+      fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+      fc.constantFrom(indexedBlock('http://127.0.0.1:2379'), indexedBlock('127.0.0.1:1')),
+    ),
+  }).map((x) => frame(x.type, x.flags, x.streamId, x.payload));
+  fc.assert(
+    fc.property(fc.array(frameArb, { maxLength: 8 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 6 }), (frames, cuts) => {
+      const fixer = newFixer(true);
+      try {
+        run(fixer, cut(Buffer.concat(frames), cuts));
+      } catch (err) {
+        assert.ok(err instanceof H2ConnectionError, String(err));
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
