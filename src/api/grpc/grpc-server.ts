@@ -1,5 +1,7 @@
 /** The client-facing gRPC listener(s) on --listen-client-urls. */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { ConnectionInjector } from '@grpc/grpc-js/build/src/server.js';
+import { listenWithAuthorityFix, type AuthorityFixListener } from '../h2-authority/authority-front.js';
 import type { Logger } from '../../base/logger.js';
 import type { ServiceRegistration } from './services.js';
 
@@ -19,6 +21,8 @@ export class GrpcServer {
   readonly #server: Server;
   readonly #log: Logger;
   readonly #boundPorts: number[] = [];
+  readonly #fronts: AuthorityFixListener[] = [];
+  #injector: ConnectionInjector | null = null;
 
   constructor(services: readonly ServiceRegistration[], options: GrpcListenOptions & { log: Logger }) {
     this.#log = options.log;
@@ -38,13 +42,19 @@ export class GrpcServer {
     return this.#boundPorts;
   }
 
+  /**
+   * Connections are accepted by the authority front (Go clients of etcd may send an :authority that
+   * Node's HTTP/2 refuses) and handed to grpc-js through its connection injector.
+   */
   async listen(urls: readonly URL[]): Promise<void> {
+    const injector = this.#server.createConnectionInjector(ServerCredentials.createInsecure());
+    this.#injector = injector;
     for (const url of urls) {
-      const host = url.hostname.startsWith('[') ? url.hostname : url.hostname;
-      const port = await new Promise<number>((resolve, reject) => {
-        this.#server.bindAsync(`${host}:${url.port || '2379'}`, ServerCredentials.createInsecure(), (err, p) =>
-          err ? reject(err) : resolve(p));
-      });
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      const front = await listenWithAuthorityFix(injector, { host, port: Number(url.port || '2379') });
+      this.#fronts.push(front);
+      const address = front.address();
+      const port = typeof address === 'object' && address !== null ? address.port : Number(url.port);
       this.#boundPorts.push(port);
       this.#log.info('serving client traffic insecurely; this is strongly discouraged!', { address: `${host}:${port}` });
     }
@@ -52,6 +62,8 @@ export class GrpcServer {
 
   /** Stops accepting calls; in-flight calls get until `graceMs` to finish, then connections are cut. */
   async close(graceMs: number): Promise<void> {
+    await Promise.all(this.#fronts.map((f) => f.close({ graceMs })));
+    this.#injector?.destroy();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();
