@@ -12,6 +12,9 @@ import type { Logger } from '../base/logger.js';
 import { clusterVersion, etcdApiVersion } from '../base/version.js';
 import { clusterService, kvService, maintenanceService } from '../api/grpc/services.js';
 import { GrpcServer } from '../api/grpc/grpc-server.js';
+import { watchService } from '../api/grpc/watch-service.js';
+import { effectiveProgressIntervalMs } from '../watch/limits.js';
+import { WatchableStore } from '../watch/watchable-store.js';
 import { MemberInfo } from '../gen/etcdts/internal.js';
 import { RawNode } from '../raft/raw-node.js';
 import { MemoryStorage } from '../raft/memory-storage.js';
@@ -130,7 +133,12 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   mkdirSync(d.snap, { recursive: true });
   const snapshotter = new Snapshotter(d.snap, { logger: pinoShaped(log) });
   const rec = existsSync(d.wal) && Wal.exists(d.wal) ? recoverExisting(cfg, log, snapshotter) : bootstrapNew(cfg, log);
-  const store = await openKvStore(d.db, { log: rootLog.child('mvcc'), batchIntervalMs: cfg.backendBatchIntervalMs, batchLimit: cfg.backendBatchLimit, compactionBatchLimit: cfg.compactionBatchLimit });
+  let watchable: WatchableStore | null = null;
+  const store = await openKvStore(d.db, {
+    log: rootLog.child('mvcc'), batchIntervalMs: cfg.backendBatchIntervalMs, batchLimit: cfg.backendBatchLimit, compactionBatchLimit: cfg.compactionBatchLimit,
+    onEvents: (events, revision) => watchable?.notify(events, revision),
+  });
+  watchable = new WatchableStore({ history: store.watchHistory(), log: rootLog.child('mvcc') });
   const membership = new Membership(store, { clusterId: rec.clusterId });
   const waits = new WaitRegistry({ waitersMax: limits.waitersMax });
   const server = new EtcdServer({
@@ -186,8 +194,14 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     log.info('started as single-node; fast-forwarding election ticks', { 'local-member-id': idToHex(rec.memberId), 'forward-ticks': electionTicks - 1 });
     setImmediate(() => raftNode?.fastForwardTicks(electionTicks - 1));
   }
+  const progress = effectiveProgressIntervalMs(cfg.watchProgressNotifyIntervalMs);
+  if (progress.raised) log.warn('adjusting watch progress notify interval to minimum period', { 'min-watch-progress-notify-interval': `${progress.intervalMs}ms` });
+  const watch = watchService({
+    store: watchable, header: (rev) => server.header(rev), requestBytesMax: cfg.requestBytesMax,
+    progressIntervalMs: progress.intervalMs, log: rootLog.child('v3rpc'),
+  });
   const grpc = new GrpcServer(
-    [kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')), clusterService(server, rootLog.child('v3rpc'))],
+    [kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')), clusterService(server, rootLog.child('v3rpc')), watch],
     {
       urls: cfg.listenClientUrls, requestBytesMax: cfg.requestBytesMax, maxConcurrentStreams: cfg.maxConcurrentStreams,
       keepaliveMinTimeMs: cfg.grpcKeepaliveMinTimeMs, keepaliveIntervalMs: cfg.grpcKeepaliveIntervalMs,
@@ -208,6 +222,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     stop: async () => {
       const embed = rootLog.child('embed');
       embed.info('closing etcd server', { name: cfg.name, 'data-dir': cfg.dataDir });
+      watchable?.close();
       await grpc.close(2000);
       raftNode?.stop();
       server.stop();

@@ -14,6 +14,7 @@ import type {
   TxnRequest,
   TxnResponse,
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
+import type { HistoryReader } from '../watch/watchable-store.js';
 import type { MemberPersistence } from './membership.js';
 
 export interface KvStore extends MemberPersistence {
@@ -42,5 +43,7 @@ export interface KvStore extends MemberPersistence {
   dbSizeBytes(): number;
   dbSizeInUseBytes(): number;
   hashKV(revision: number): Promise<{ hash: number; hashRevision: number; compactRevision: number }>;
+  /** The store's history as watchers catching up read it. */
+  watchHistory(): HistoryReader;
   close(): Promise<void>;
 }

@@ -2,7 +2,7 @@
  * The v3 gRPC services, thin: decode (grpc-js did it), check, hand to the server, map errors.
  * The server-side contract each service needs is declared here, by the consumer.
  */
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from '../../base/logger.js';
 import {
   ClusterService,
@@ -53,7 +53,7 @@ export interface ClusterApi {
 }
 
 export interface ServiceRegistration {
-  readonly definition: typeof KVService | typeof MaintenanceService | typeof ClusterService;
+  readonly definition: ServiceDefinition;
   readonly implementation: UntypedServiceImplementation;
 }
 
