@@ -13,6 +13,7 @@
  * valid bookmark.
  */
 import { randomInt } from 'node:crypto';
+import { assert } from '../base/assert.js';
 import { EtcdError } from '../base/errors.js';
 import {
   ResponseHeader,
@@ -137,10 +138,11 @@ export class WatchStream implements WatcherOwner {
     if (this.#closed) return;
     const w = this.#watchers.get(watchId);
     if (w === undefined) return; // etcd answers nothing for an unknown id
-    this.#store.remove(w);
     this.#watchers.delete(watchId);
     this.#progressWatchers.delete(w);
+    // Canceled goes out before removing it may release a deferred progress response.
     this.#sendControl(encodeResponse({ header: this.#header(this.#store.history.revision()), watchId, canceled: true }));
+    this.#store.remove(w);
   }
 
   /**
@@ -150,6 +152,8 @@ export class WatchStream implements WatcherOwner {
    */
   requestProgress(): void {
     if (this.#closed) return;
+    assert(this.#notSynced === [...this.#watchers.values()].filter((w) => w.state === 'unsynced' || w.state === 'victim').length,
+      () => `stream counts ${this.#notSynced} watchers behind`);
     if (this.#notSynced === 0) this.#sendProgressAll();
     else this.#progressPending = true;
   }

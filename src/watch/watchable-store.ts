@@ -278,9 +278,10 @@ export class WatchableStore {
     for (const w of this.#unsynced) {
       if (group.size >= this.limits.syncWatchersMax) break;
       if (w.minRev < compactRev) {
+        // The client hears of it before the state change can release a deferred progress response.
         this.#unsynced.delete(w);
-        this.#setState(w, 'compacted');
         w.owner.compacted(w, compactRev);
+        this.#setState(w, 'compacted');
         continue;
       }
       if (w.minRev <= 0) {
