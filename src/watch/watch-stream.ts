@@ -22,7 +22,7 @@ import {
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { progressIntervalDefaultMs } from './limits.js';
 import type { SharedEvent } from './shared-event.js';
-import { encodeResponse, fragmentResponse, type ResponseHead } from './watch-response.js';
+import { encodeHeaderField, encodeResponse, fragmentResponse, joinFields, type ResponseHead } from './watch-response.js';
 import type { WatchableStore } from './watchable-store.js';
 import { aboveAllKeys, Watcher, type WatcherOwner, type WatcherState } from './watcher.js';
 
@@ -81,7 +81,7 @@ export class WatchStream implements WatcherOwner {
   #notSynced = 0;
   #progressPending = false;
   #timer: NodeJS.Timeout | undefined;
-  #headerCache: { revision: number; term: bigint; bytes: Uint8Array } | undefined;
+  #headerCache: { revision: number; term: bigint; bytes: Uint8Array; field: Buffer } | undefined;
   #closed = false;
 
   constructor(store: WatchableStore, sink: ResponseSink, options: WatchStreamOptions) {
@@ -211,11 +211,11 @@ export class WatchStream implements WatcherOwner {
     }
     if (fields.length === 0) return true;
     if (!this.hasRoom()) return false;
-    const head: ResponseHead = { header: this.#header(headerRev), watchId: w.id };
     if (w.fragment) {
+      const head: ResponseHead = { header: this.#header(headerRev), watchId: w.id };
       for (const part of fragmentResponse(head, fields, this.#o.fragmentBytesMax)) this.#send(part, false);
     } else {
-      this.#send(encodeResponse(head, fields), false);
+      this.#send(joinFields([this.#headerField(headerRev), w.idField, ...fields]), false);
     }
     w.quietSinceTick = false;
     return true;
@@ -271,12 +271,21 @@ export class WatchStream implements WatcherOwner {
   }
 
   #header(revision: number): Uint8Array {
+    return this.#cachedHeader(revision).bytes;
+  }
+
+  #headerField(revision: number): Buffer {
+    return this.#cachedHeader(revision).field;
+  }
+
+  /** A fan-out sends many responses at one revision: the header is encoded once for them. */
+  #cachedHeader(revision: number): { bytes: Uint8Array; field: Buffer } {
     const h = this.#o.header(revision);
     const c = this.#headerCache;
-    if (c !== undefined && c.revision === revision && c.term === h.raftTerm) return c.bytes;
+    if (c !== undefined && c.revision === revision && c.term === h.raftTerm) return c;
     const bytes = ResponseHeader.encode(h).finish();
-    this.#headerCache = { revision, term: h.raftTerm, bytes };
-    return bytes;
+    this.#headerCache = { revision, term: h.raftTerm, bytes, field: encodeHeaderField(bytes) };
+    return this.#headerCache;
   }
 
   #sendControl(bytes: Buffer): void {

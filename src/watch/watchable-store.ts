@@ -169,6 +169,7 @@ export class WatchableStore {
   /** The events of one applied write txn (all at `revision`), delivered to the synced watchers. */
   notify(events: readonly Event[], revision: number): void {
     if (this.#synced.size === 0 || events.length === 0) return;
+    if (events.length === 1) return this.#notifyOne(new SharedEvent(events[0]!), revision);
     const batches = new Map<Watcher, SharedEvent[]>();
     for (const ev of events) {
       const shared = new SharedEvent(ev);
@@ -183,6 +184,22 @@ export class WatchableStore {
     for (const [w, batch] of batches) {
       if (w.state !== 'synced') continue; // canceled by a side effect of an earlier delivery
       if (w.owner.deliver(w, batch, revision)) continue;
+      this.#synced.delete(w);
+      w.minRev = revision;
+      this.#park(w);
+    }
+  }
+
+  /** The common single-event write, without per-watcher batches. */
+  #notifyOne(shared: SharedEvent, revision: number): void {
+    assert(shared.revision === revision, () => `event at ${shared.revision} notified as revision ${revision}`);
+    const targets: Watcher[] = [];
+    this.#synced.forEachWatching(shared.key, (w) => {
+      if (revision >= w.minRev) targets.push(w);
+    });
+    const batch = [shared];
+    for (const w of targets) {
+      if (w.state !== 'synced' || w.owner.deliver(w, batch, revision)) continue;
       this.#synced.delete(w);
       w.minRev = revision;
       this.#park(w);

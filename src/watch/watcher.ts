@@ -11,6 +11,7 @@
  * Keys are latin1 strings (one char per byte) so that string order is etcd's byte order.
  */
 import type { SharedEvent } from './shared-event.js';
+import { encodeWatchIdField } from './watch-response.js';
 
 export type WatcherState = 'synced' | 'unsynced' | 'victim' | 'compacted' | 'canceled';
 
@@ -55,6 +56,8 @@ export class Watcher implements WatcherSpec {
   readonly progressNotify: boolean;
   readonly fragment: boolean;
   readonly owner: WatcherOwner;
+  /** The watch id as response field bytes, encoded once. */
+  readonly idField: Buffer;
   /** The first revision this watcher has not been sent yet (events below it are never sent again). */
   minRev = 0;
   state: WatcherState = 'canceled';
@@ -71,6 +74,7 @@ export class Watcher implements WatcherSpec {
     this.progressNotify = spec.progressNotify;
     this.fragment = spec.fragment;
     this.owner = owner;
+    this.idField = encodeWatchIdField(spec.id);
   }
 
   get isRange(): boolean {
