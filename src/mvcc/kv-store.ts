@@ -178,44 +178,6 @@ export class KvStore {
     return this.#tree.get(key, rev, hit) ? this.#readRevision(hit.main, hit.sub) : undefined;
   }
 
-  /**
-   * The change events of main revisions fromRev..toRev in revision order, for watchers catching up: a
-   * key-ordered scan of the backend is a scan in revision order. Reads about recordsMax records or
-   * bytesMax bytes, stopping only at a revision boundary; records whose key `wanted` rejects are not
-   * decoded. lastRev is the last revision read in full. History at or above the compacted revision is
-   * complete, so callers start there or later.
-   */
-  changes(fromRev: number, opts: ChangesOptions): { events: Event[]; lastRev: number } {
-    assert(!this.#closed, 'store is closed');
-    assert(fromRev >= 1 && fromRev >= this.#compactRev, () => `history from ${fromRev} (compacted at ${this.#compactRev})`);
-    const events: Event[] = [];
-    if (fromRev > opts.toRev) return { events, lastRev: opts.toRev };
-    let records = 0;
-    let bytes = 0;
-    let lastRev = opts.toRev;
-    let prevMain = -1;
-    this.#backend.forEach('key', { start: revisionKey(fromRev, 0), end: revisionKey(opts.toRev + 1, 0) }, (k, v) => {
-      const main = mainOfKey(k);
-      if (main !== prevMain && (records >= opts.recordsMax || bytes >= opts.bytesMax)) {
-        lastRev = main - 1;
-        return false;
-      }
-      prevMain = main;
-      records++;
-      bytes += v.length;
-      if (!opts.wanted(decodeKeyOf(v))) return true;
-      const kv = decodeKeyValue(v);
-      if (isTombstoneKey(k)) {
-        kv.modRevision = BigInt(main);
-        events.push({ type: Event_EventType.DELETE, kv, prevKv: undefined });
-      } else {
-        events.push({ type: Event_EventType.PUT, kv, prevKv: undefined });
-      }
-      return true;
-    });
-    return { events, lastRev };
-  }
-
   /** Starts the one write txn; it must end() before anything else writes. */
   write(opts: { prevKv?: boolean } = {}): WriteTxn {
     assert(!this.#closed, 'store is closed');
@@ -283,6 +245,44 @@ export class KvStore {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#jobs;
+  }
+
+  /**
+   * The change events of main revisions fromRev..toRev in revision order, for watchers catching up: a
+   * key-ordered scan of the backend is a scan in revision order. Reads about recordsMax records or
+   * bytesMax bytes, stopping only at a revision boundary; records whose key `wanted` rejects are not
+   * decoded. lastRev is the last revision read in full. History above the compacted revision is
+   * complete; at it, only what compaction kept (no tombstones), as in etcd.
+   */
+  changes(fromRev: number, opts: ChangesOptions): { events: Event[]; lastRev: number } {
+    assert(!this.#closed, 'store is closed');
+    assert(fromRev >= 1 && fromRev >= this.#compactRev, () => `history from ${fromRev} (compacted at ${this.#compactRev})`);
+    const events: Event[] = [];
+    if (fromRev > opts.toRev) return { events, lastRev: opts.toRev };
+    let records = 0;
+    let bytes = 0;
+    let lastRev = opts.toRev;
+    let prevMain = -1;
+    this.#backend.forEach('key', { start: revisionKey(fromRev, 0), end: revisionKey(opts.toRev + 1, 0) }, (k, v) => {
+      const main = mainOfKey(k);
+      if (main !== prevMain && (records >= opts.recordsMax || bytes >= opts.bytesMax)) {
+        lastRev = main - 1;
+        return false;
+      }
+      prevMain = main;
+      records++;
+      bytes += v.length;
+      if (!opts.wanted(decodeKeyOf(v))) return true;
+      const kv = decodeKeyValue(v);
+      if (isTombstoneKey(k)) {
+        kv.modRevision = BigInt(main);
+        events.push({ type: Event_EventType.DELETE, kv, prevKv: undefined });
+      } else {
+        events.push({ type: Event_EventType.PUT, kv, prevKv: undefined });
+      }
+      return true;
+    });
+    return { events, lastRev };
   }
 }
 

@@ -126,7 +126,7 @@ class ServerKvStore implements KvStore {
   }
 
   watchHistory(): HistoryReader {
-    return mvccHistory(this.#mvcc);
+    return mvccHistory(() => this.#mvcc);
   }
 
   saveMember(id: bigint, encoded: Uint8Array): void {

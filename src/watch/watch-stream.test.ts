@@ -63,7 +63,7 @@ function setup(limits: Partial<WatchLimits> = {}): {
   dirs.push(dir);
   const kv = KvStore.open(Backend.open(dir), { compactionPauseMs: 0 });
   const pending: Array<() => void> = [];
-  const store = new WatchableStore({ history: mvccHistory(kv), log: silent, limits, schedule: (run) => pending.push(run) });
+  const store = new WatchableStore({ history: mvccHistory(() => kv), log: silent, limits, schedule: (run) => pending.push(run) });
   const write = (fn: (t: ReturnType<KvStore['write']>) => void): number => {
     const t = kv.write();
     fn(t);
@@ -226,4 +226,33 @@ test('a client that keeps creating watchers but reads nothing loses its stream',
   assert.equal(t.store.watcherCount, 0);
   assert.equal(t.store.queuedBytes, 0);
   assert.equal(s.watcherCount, 0);
+});
+
+test('revisions that bypass notify (a replaced store) are caught up from history, in order, once', () => {
+  const t = setup();
+  const sink = new Sink();
+  const s = t.stream(sink);
+  s.create(create({ key: 'r/', end: 'r0' }));
+  sink.take();
+  t.put('r/a', '1'); // 2, notified
+  for (const v of ['2', '3']) {
+    // Written behind the watchable store's back, as a restored snapshot would bring them.
+    const txn = t.kv.write();
+    txn.put(B('r/a'), B(v), 0n);
+    txn.end();
+  }
+  t.put('r/b', '4'); // 5: the jump is noticed here
+  t.rounds();
+  t.store.resync(); // nothing left to do
+  t.rounds();
+  const revs = sink.take().flatMap((r) => r.events.map((e) => `${e.kv!.key.toString()}=${e.kv!.value.toString()}@${e.kv!.modRevision}`));
+  assert.deepEqual(revs, ['r/a=1@2', 'r/a=2@3', 'r/a=3@4', 'r/b=4@5']);
+  assert.equal(t.store.stats().synced, 1);
+  const txn = t.kv.write();
+  txn.put(B('r/c'), B('5'), 0n);
+  txn.end(); // 6, not notified: resync() catches it up without waiting for the next write
+  t.store.resync();
+  t.rounds();
+  assert.deepEqual(sink.take().map((r) => r.events.map((e) => Number(e.kv!.modRevision))), [[6]]);
+  s.close();
 });

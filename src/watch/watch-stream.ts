@@ -152,8 +152,6 @@ export class WatchStream implements WatcherOwner {
    */
   requestProgress(): void {
     if (this.#closed) return;
-    assert(this.#notSynced === [...this.#watchers.values()].filter((w) => w.state === 'unsynced' || w.state === 'victim').length,
-      () => `stream counts ${this.#notSynced} watchers behind`);
     if (this.#notSynced === 0) this.#sendProgressAll();
     else this.#progressPending = true;
   }
@@ -185,6 +183,13 @@ export class WatchStream implements WatcherOwner {
     this.#store.unregisterStream(this);
   }
 
+  /** @internal For tests: the count of watchers behind matches their states. */
+  checkInvariants(): void {
+    const behind = [...this.#watchers.values()].filter((w) => w.state === 'unsynced' || w.state === 'victim').length;
+    assert(this.#notSynced === behind, () => `stream counts ${this.#notSynced} watchers behind, ${behind} are`);
+    assert(this.#queuedBytes >= 0 && this.#queuedControl >= 0, 'negative queue accounting');
+  }
+
   /** The server is stopping. */
   shutdown(): void {
     if (this.#closed) return;
@@ -204,13 +209,11 @@ export class WatchStream implements WatcherOwner {
   }
 
   deliver(w: Watcher, events: readonly SharedEvent[], headerRev: number): boolean {
-    const fields: Buffer[] = [];
-    for (const e of events) {
-      if (e.isPut ? w.noPut : w.noDelete) continue;
-      fields.push(e.field(w.prevKv, this.#store.lookupPrevKv));
-    }
-    if (fields.length === 0) return true;
+    const wanted = (e: SharedEvent): boolean => !(e.isPut ? w.noPut : w.noDelete);
+    if (!events.some(wanted)) return true; // filtered out: nothing to send, and nothing missed
     if (!this.hasRoom()) return false;
+    const fields: Buffer[] = [];
+    for (const e of events) if (wanted(e)) fields.push(e.field(w.prevKv, this.#store.lookupPrevKv));
     if (w.fragment) {
       const head: ResponseHead = { header: this.#header(headerRev), watchId: w.id };
       for (const part of fragmentResponse(head, fields, this.#o.fragmentBytesMax)) this.#send(part, false);

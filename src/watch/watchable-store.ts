@@ -83,6 +83,8 @@ export class WatchableStore {
   readonly #victims = new Map<WatcherOwner, Set<Watcher>>();
   readonly #streams = new Set<Closable>();
   #victimCount = 0;
+  /** The revision the next notify() must carry: every write that changes something is notified. */
+  #nextRev: number;
   #queuedBytes = 0;
   #scheduled = false;
   #closed = false;
@@ -93,6 +95,7 @@ export class WatchableStore {
     this.#log = options.log;
     this.#schedule = options.schedule ?? ((run) => void setImmediate(run));
     this.lookupPrevKv = (key, rev) => this.history.kvAt(key, rev);
+    this.#nextRev = this.history.revision() + 1;
   }
 
   get watcherCount(): number {
@@ -168,7 +171,17 @@ export class WatchableStore {
 
   /** The events of one applied write txn (all at `revision`), delivered to the synced watchers. */
   notify(events: readonly Event[], revision: number): void {
-    if (this.#synced.size === 0 || events.length === 0) return;
+    if (events.length === 0) return;
+    if (revision !== this.#nextRev) {
+      // Revisions the synced watchers were not told of: the store was replaced (a snapshot from the
+      // leader), or a write bypassed notify(). History has them all, this write's included.
+      this.#log.warn('watch: revisions changed without notification; catching watchers up from history', { expected: this.#nextRev, revision });
+      this.#unsyncAllFrom(this.#nextRev);
+      this.#nextRev = revision + 1;
+      return;
+    }
+    this.#nextRev = revision + 1;
+    if (this.#synced.size === 0) return;
     if (events.length === 1) return this.#notifyOne(new SharedEvent(events[0]!), revision);
     const batches = new Map<Watcher, SharedEvent[]>();
     for (const ev of events) {
@@ -204,6 +217,27 @@ export class WatchableStore {
       w.minRev = revision;
       this.#park(w);
     }
+  }
+
+  /**
+   * The store under the watchers was replaced (a snapshot received from the leader): synced watchers
+   * catch up from history from the first revision they were not told of. Safe to call at any time.
+   */
+  resync(): void {
+    const current = this.history.revision();
+    if (current + 1 === this.#nextRev) return;
+    this.#unsyncAllFrom(Math.min(this.#nextRev, current + 1));
+    this.#nextRev = current + 1;
+  }
+
+  #unsyncAllFrom(rev: number): void {
+    for (const w of [...this.#synced.values()]) {
+      this.#synced.delete(w);
+      w.minRev = Math.max(w.minRev, rev);
+      this.#unsynced.add(w);
+      this.#setState(w, 'unsynced');
+    }
+    this.#kick();
   }
 
   /** A stream has room again: its victims go back to be caught up. */
