@@ -29,13 +29,13 @@ test('the interval tree answers stabbing queries like a list scan, through inser
         const id = JSON.stringify([op.lo, op.hi]);
         if (op.kind === 'insert') {
           if (naive.has(id)) {
-            assert.equal(tree.get(op.lo, op.hi), id);
+            assert.equal(tree.get(op), id);
             continue;
           }
-          tree.insert(op.lo, op.hi, id);
+          tree.insert(op, id);
           naive.set(id, [op.lo, op.hi]);
         } else {
-          assert.equal(tree.delete(op.lo, op.hi), naive.delete(id));
+          assert.equal(tree.delete(op), naive.delete(id));
         }
         tree.checkInvariants();
         assert.equal(tree.size, naive.size);
@@ -49,7 +49,7 @@ test('the interval tree answers stabbing queries like a list scan, through inser
 test('many distinct nested intervals stay balanced and a stab visits only the ones that contain the point', () => {
   const tree = new IntervalTree<number>();
   const n = 5000;
-  for (let i = 0; i < n; i++) tree.insert(`k${String(i).padStart(5, '0')}`, `k${String(n + i).padStart(5, '0')}`, i);
+  for (let i = 0; i < n; i++) tree.insert({ lo: `k${String(i).padStart(5, '0')}`, hi: `k${String(n + i).padStart(5, '0')}` }, i);
   tree.checkInvariants();
   let hits = 0;
   tree.stab('k04999x', () => hits++);

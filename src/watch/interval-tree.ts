@@ -66,6 +66,12 @@ function balance<V>(n: Node<V>): Node<V> {
   return n;
 }
 
+/** A half-open interval [lo, hi) of latin1 strings. */
+export interface Interval {
+  readonly lo: string;
+  readonly hi: string;
+}
+
 export class IntervalTree<V> {
   #root: Node<V> | null = null;
   #size = 0;
@@ -75,7 +81,7 @@ export class IntervalTree<V> {
     return this.#size;
   }
 
-  get(lo: string, hi: string): V | undefined {
+  get({ lo, hi }: Interval): V | undefined {
     let n = this.#root;
     while (n !== null) {
       const c = cmp(lo, hi, n.lo, n.hi);
@@ -86,7 +92,7 @@ export class IntervalTree<V> {
   }
 
   /** Inserts [lo, hi) with value; the interval must not be present yet. */
-  insert(lo: string, hi: string, value: V): void {
+  insert({ lo, hi }: Interval, value: V): void {
     assert(lo < hi, () => `empty interval [${lo}, ${hi})`);
     this.#root = this.#insert(this.#root, { lo, hi, value, left: null, right: null, height: 1, maxHi: hi });
     this.#size++;
@@ -102,7 +108,7 @@ export class IntervalTree<V> {
   }
 
   /** Removes [lo, hi); false when it was not present. */
-  delete(lo: string, hi: string): boolean {
+  delete({ lo, hi }: Interval): boolean {
     const before = this.#size;
     this.#root = this.#delete(this.#root, lo, hi);
     return this.#size < before;

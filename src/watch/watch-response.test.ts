@@ -78,7 +78,7 @@ test('fragmenting cuts exactly where etcd does, and the fragments join back into
   for (const [count, valueBytes, maxBytes] of [[1, 5000, 100], [2, 10, 10_000], [10, 100, 350], [50, 37, 1000], [7, 1000, 1]] as const) {
     const events: Event[] = Array.from({ length: count }, (_, i) => ({ type: Event_EventType.PUT, kv: kv(`k${i}`, 'v'.repeat(valueBytes), 9), prevKv: undefined }));
     const fields = events.map((e) => new SharedEvent(e).field(false, () => undefined));
-    const ours = fragmentResponse({ header: headerBytes, watchId: 3n }, fields, maxBytes);
+    const ours = fragmentResponse({ header: headerBytes, watchId: 3n }, fields, { maxBytes });
     const want = etcdFragments(events, maxBytes);
     assert.deepEqual(ours, want.map((r) => Buffer.from(WatchResponse.encode(r).finish())), `count=${count} max=${maxBytes}`);
     assert.deepEqual(ours.flatMap((b) => WatchResponse.decode(b).events), events);

@@ -156,7 +156,7 @@ function sizeOf(events: readonly Buffer[], from: number, to: number): number {
  * marked fragment (all but the last), each filled greedily while under maxBytes, each with at least one
  * event. The client joins them back into one; the events of a revision stay one logical response.
  */
-export function fragmentResponse(head: ResponseHead, events: readonly Buffer[], maxBytes: number): Buffer[] {
+export function fragmentResponse(head: ResponseHead, events: readonly Buffer[], { maxBytes }: { maxBytes: number }): Buffer[] {
   if (headSize(head) + sizeOf(events, 0, events.length) < maxBytes || events.length < 2) return [encodeResponse(head, events)];
   const fragSize = headSize({ ...head, fragment: true });
   const out: Buffer[] = [];

@@ -24,7 +24,7 @@ import { progressIntervalDefaultMs } from './limits.js';
 import type { SharedEvent } from './shared-event.js';
 import { encodeHeaderField, encodeResponse, fragmentResponse, joinFields, type ResponseHead } from './watch-response.js';
 import type { WatchableStore } from './watchable-store.js';
-import { aboveAllKeys, Watcher, type WatcherOwner, type WatcherState } from './watcher.js';
+import { aboveAllKeys, Watcher, type EventBatch, type WatcherOwner, type WatcherState } from './watcher.js';
 
 /** Where a stream's responses go (the gRPC call, or a test). */
 export interface ResponseSink {
@@ -208,7 +208,7 @@ export class WatchStream implements WatcherOwner {
       this.#store.queuedBytes < l.queuedBytesMax;
   }
 
-  deliver(w: Watcher, events: readonly SharedEvent[], headerRev: number): boolean {
+  deliver(w: Watcher, { events, headerRev }: EventBatch): boolean {
     const wanted = (e: SharedEvent): boolean => !(e.isPut ? w.noPut : w.noDelete);
     if (!events.some(wanted)) return true; // filtered out: nothing to send, and nothing missed
     if (!this.hasRoom()) return false;
@@ -216,7 +216,7 @@ export class WatchStream implements WatcherOwner {
     for (const e of events) if (wanted(e)) fields.push(e.field(w.prevKv, this.#store.lookupPrevKv));
     if (w.fragment) {
       const head: ResponseHead = { header: this.#header(headerRev), watchId: w.id };
-      for (const part of fragmentResponse(head, fields, this.#o.fragmentBytesMax)) this.#send(part, false);
+      for (const part of fragmentResponse(head, fields, { maxBytes: this.#o.fragmentBytesMax })) this.#send(part, false);
     } else {
       this.#send(joinFields([this.#headerField(headerRev), w.idField, ...fields]), false);
     }

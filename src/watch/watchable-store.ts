@@ -194,9 +194,9 @@ export class WatchableStore {
         else batch.push(shared);
       });
     }
-    for (const [w, batch] of batches) {
+    for (const [w, events] of batches) {
       if (w.state !== 'synced') continue; // canceled by a side effect of an earlier delivery
-      if (w.owner.deliver(w, batch, revision)) continue;
+      if (w.owner.deliver(w, { events, headerRev: revision })) continue;
       this.#synced.delete(w);
       w.minRev = revision;
       this.#park(w);
@@ -210,9 +210,9 @@ export class WatchableStore {
     this.#synced.forEachWatching(shared.key, (w) => {
       if (revision >= w.minRev) targets.push(w);
     });
-    const batch = [shared];
+    const batch = { events: [shared], headerRev: revision };
     for (const w of targets) {
-      if (w.state !== 'synced' || w.owner.deliver(w, batch, revision)) continue;
+      if (w.state !== 'synced' || w.owner.deliver(w, batch)) continue;
       this.#synced.delete(w);
       w.minRev = revision;
       this.#park(w);
@@ -354,7 +354,9 @@ export class WatchableStore {
   #advance(w: Watcher, r: { batch: SharedEvent[] | undefined; lastRev: number; current: number }): void {
     if (w.state !== 'unsynced') return; // canceled by a side effect of an earlier delivery
     this.#unsynced.delete(w);
-    if (r.batch !== undefined && !w.owner.deliver(w, r.batch, r.lastRev)) {
+    // The header revision is the last one read: everything up to it is now sent (a bookmark), even when
+    // this round stopped short of the current revision.
+    if (r.batch !== undefined && !w.owner.deliver(w, { events: r.batch, headerRev: r.lastRev })) {
       this.#park(w);
       return;
     }

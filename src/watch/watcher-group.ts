@@ -28,9 +28,10 @@ export class WatcherGroup {
       set.add(w);
       return;
     }
-    const set = this.#ranges.get(w.key, w.end);
+    const interval = { lo: w.key, hi: w.end };
+    const set = this.#ranges.get(interval);
     if (set !== undefined) set.add(w);
-    else this.#ranges.insert(w.key, w.end, new Set([w]));
+    else this.#ranges.insert(interval, new Set([w]));
   }
 
   /** Removes w; false when it was not in the group. */
@@ -42,9 +43,10 @@ export class WatcherGroup {
       if (set.size === 0) this.#keys.delete(w.key);
       return true;
     }
-    const set = this.#ranges.get(w.key, w.end);
+    const interval = { lo: w.key, hi: w.end };
+    const set = this.#ranges.get(interval);
     assert(set !== undefined && set.delete(w), 'range watcher missing from its interval');
-    if (set.size === 0) this.#ranges.delete(w.key, w.end);
+    if (set.size === 0) this.#ranges.delete(interval);
     return true;
   }
 

@@ -18,13 +18,19 @@ export type WatcherState = 'synced' | 'unsynced' | 'victim' | 'compacted' | 'can
 /** Greater than every latin1 key: the upper bound of a from-key ("\0" range end) watch. */
 export const aboveAllKeys = '\u0100';
 
+/** Whole revisions of events for one response, and the revision its header carries. */
+export interface EventBatch {
+  readonly events: readonly SharedEvent[];
+  readonly headerRev: number;
+}
+
 /** What the store needs from the stream a watcher belongs to. */
 export interface WatcherOwner {
   /**
-   * Sends one response carrying `events` (whole revisions, oldest first) with header revision headerRev.
+   * Sends one response carrying the batch's events (whole revisions, oldest first).
    * False when the stream has no room: nothing was sent and the watcher must be caught up later.
    */
-  deliver(w: Watcher, events: readonly SharedEvent[], headerRev: number): boolean;
+  deliver(w: Watcher, batch: EventBatch): boolean;
   /** Whether the stream would take another event response now. */
   hasRoom(): boolean;
   /** Tells the client the start revision is compacted (a control response: always accepted). */
