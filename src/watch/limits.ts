@@ -25,7 +25,9 @@ export interface WatchLimits {
   readonly syncWatchersMax: number;
   /**
    * History read per catch-up round, in records and in bytes. A round always ends on a revision
-   * boundary, so one revision bigger than this is still read (and sent) whole.
+   * boundary, so one revision bigger than this is still read (and sent) whole. A watcher gets at most
+   * one response per round, so these also bound catch-up responses: with prev_kv about twice the bytes,
+   * which must stay under what clients accept (grpc-js and the etcd3 client refuse messages over 4 MiB).
    */
   readonly syncRecordsMax: number;
   readonly syncBytesMax: number;
@@ -39,8 +41,8 @@ export const defaultWatchLimits: WatchLimits = {
   queuedBytesMax: 64 * 1024 * 1024,
   streamQueuedControlMax: 4096,
   syncWatchersMax: 512,
-  syncRecordsMax: 10_000,
-  syncBytesMax: 4 * 1024 * 1024,
+  syncRecordsMax: 1000,
+  syncBytesMax: 1024 * 1024,
 };
 
 /** etcd's floor for --experimental-watch-progress-notify-interval. */
