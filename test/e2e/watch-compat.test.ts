@@ -253,6 +253,27 @@ test('raw gRPC: a response over the size limit is fragmented for a watcher that 
   assert.match(outputs[0]!, /^2 fragments, 600 events/);
 });
 
+test('raw gRPC: catching up over more history than one gRPC message may carry (4 MiB for grpc-js clients)', async () => {
+  await compare('long history', async (side) => {
+    const from = await currentRevision(side) + 1;
+    const value = k('h'.repeat(990));
+    for (let i = 0; i < 4500; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => side.rpc.put({ key: k(`hist/${(i + j) % 97}`), value })));
+    }
+    const w = new RawWatch(side.member.endpoint);
+    try {
+      w.create({ key: k('hist/'), rangeEnd: k('hist0'), startRevision: BigInt(from), prevKv: true });
+      const events = (): number => w.responses.reduce((n, r) => n + r.events.length, 0);
+      await w.waitFor(() => events() === 4500, '4500 events', 30_000);
+      const revs = w.responses.flatMap((r) => r.events.map((e) => Number(e.kv!.modRevision)));
+      assert.deepEqual(revs, Array.from({ length: 4500 }, (_, i) => from + i), `${side.label}: in order, no gaps`);
+      return `${events()} events`;
+    } finally {
+      w.close();
+    }
+  });
+});
+
 test('raw gRPC: progress_notify watchers get periodic notifications at the current revision', async () => {
   await compare('progress notify', async (side) => {
     const w = new RawWatch(side.member.endpoint);
