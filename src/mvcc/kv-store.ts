@@ -14,7 +14,7 @@ import { EtcdError } from '../base/errors.js';
 import { type Event, Event_EventType, type KeyValue } from '../gen/etcd/mvcc/mvccpb/kv.js';
 import { type Backend } from '../storage/backend/backend.js';
 import { type JobContext, finishedCompactKey, hashKv, runCompaction, scheduledCompactKey } from './compaction.js';
-import { decodeKeyValue, decodeKeyValueMeta, encodeKeyValue } from './kv-codec.js';
+import { decodeKeyOf, decodeKeyValue, decodeKeyValueMeta, encodeKeyValue } from './kv-codec.js';
 import { newHit } from './key-index.js';
 import { checkRevisionNumber, isTombstoneKey, mainOfKey, revisionKey, subOfKey } from './revision.js';
 import { type RangeEnd, TreeIndex } from './tree-index.js';
@@ -52,6 +52,16 @@ export interface RangeResult {
   count: number;
   /** The store revision the read was served at (etcd's rr.Rev: the current revision, not the one asked). */
   revision: number;
+}
+
+export interface ChangesOptions {
+  /** The last main revision to read (inclusive). */
+  toRev: number;
+  /** Stop after about this many records / bytes, at the next revision boundary. */
+  recordsMax: number;
+  bytesMax: number;
+  /** Only records whose latin1 key this accepts are decoded and returned. */
+  wanted: (key: string) => boolean;
 }
 
 export interface HashKvResult {
@@ -262,6 +272,44 @@ export class KvStore {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#jobs;
+  }
+
+  /**
+   * The change events of main revisions fromRev..toRev in revision order, for watchers catching up: a
+   * key-ordered scan of the backend is a scan in revision order. Reads about recordsMax records or
+   * bytesMax bytes, stopping only at a revision boundary; records whose key `wanted` rejects are not
+   * decoded. lastRev is the last revision read in full. History above the compacted revision is
+   * complete; at it, only what compaction kept (no tombstones), as in etcd.
+   */
+  changes(fromRev: number, opts: ChangesOptions): { events: Event[]; lastRev: number } {
+    assert(!this.#closed, 'store is closed');
+    assert(fromRev >= 1 && fromRev >= this.#compactRev, () => `history from ${fromRev} (compacted at ${this.#compactRev})`);
+    const events: Event[] = [];
+    if (fromRev > opts.toRev) return { events, lastRev: opts.toRev };
+    let records = 0;
+    let bytes = 0;
+    let lastRev = opts.toRev;
+    let prevMain = -1;
+    this.#backend.forEach('key', { start: revisionKey(fromRev, 0), end: revisionKey(opts.toRev + 1, 0) }, (k, v) => {
+      const main = mainOfKey(k);
+      if (main !== prevMain && (records >= opts.recordsMax || bytes >= opts.bytesMax)) {
+        lastRev = main - 1;
+        return false;
+      }
+      prevMain = main;
+      records++;
+      bytes += v.length;
+      if (!opts.wanted(decodeKeyOf(v))) return true;
+      const kv = decodeKeyValue(v);
+      if (isTombstoneKey(k)) {
+        kv.modRevision = BigInt(main);
+        events.push({ type: Event_EventType.DELETE, kv, prevKv: undefined });
+      } else {
+        events.push({ type: Event_EventType.PUT, kv, prevKv: undefined });
+      }
+      return true;
+    });
+    return { events, lastRev };
   }
 }
 

@@ -15,6 +15,9 @@ import { leaseService } from '../api/grpc/lease-service.js';
 import { Lessor } from '../lease/lessor.js';
 import { LeaseApplier } from './apply/lease-apply.js';
 import { GrpcServer } from '../api/grpc/grpc-server.js';
+import { watchService } from '../api/grpc/watch-service.js';
+import { effectiveProgressIntervalMs } from '../watch/limits.js';
+import { WatchableStore } from '../watch/watchable-store.js';
 import { MemberInfo } from '../gen/etcdts/internal.js';
 import { RawNode } from '../raft/raw-node.js';
 import { MemoryStorage } from '../raft/memory-storage.js';
@@ -173,6 +176,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   const rec = existsSync(d.wal) && Wal.exists(d.wal)
     ? recoverExisting(cfg, log, snapshotter)
     : cfg.initialClusterState === 'existing' ? await joinExisting(cfg, log) : bootstrapNew(cfg, log);
+  let watchable: WatchableStore | null = null;
   let transportRef: PeerTransport | null = null;
   let endMember: (outcome: { code: number; reason: string }) => void = () => {};
   const ended = new Promise<{ code: number; reason: string }>((resolve) => {
@@ -183,7 +187,9 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   const store = await openKvStore(d.db, {
     log: rootLog.child('mvcc'), batchIntervalMs: cfg.backendBatchIntervalMs, batchLimit: cfg.backendBatchLimit,
     compactionBatchLimit: cfg.compactionBatchLimit, leases: lessor,
+    onEvents: (events, revision) => watchable?.notify(events, revision),
   });
+  watchable = new WatchableStore({ history: store.watchHistory(), log: rootLog.child('mvcc') });
   const membership = new Membership(store, { clusterId: rec.clusterId });
   const waits = new WaitRegistry({ waitersMax: limits.waitersMax });
   const server = new EtcdServer({
@@ -212,6 +218,8 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       endMember({ code: 0, reason: 'removed from the cluster' });
     },
     snapDir: d.snap,
+    // Watchers catch up at once from the replaced store's history rather than at the next write.
+    onRestored: () => watchable?.resync(),
     leases: new LeaseApplier({ lessor, store }),
     // etcd promotes the lessor once the leader has applied everything up to its own first entry.
     onEmptyEntry: (e) => {
@@ -276,10 +284,16 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     log.info('started as single-node; fast-forwarding election ticks', { 'local-member-id': idToHex(rec.memberId), 'forward-ticks': electionTicks - 1 });
     setImmediate(() => raftNode?.fastForwardTicks(electionTicks - 1));
   }
+  const progress = effectiveProgressIntervalMs(cfg.watchProgressNotifyIntervalMs);
+  if (progress.raised) log.warn('adjusting watch progress notify interval to minimum period', { 'min-watch-progress-notify-interval': `${progress.intervalMs}ms` });
+  const watch = watchService({
+    store: watchable, header: (rev) => server.header(rev), requestBytesMax: cfg.requestBytesMax,
+    progressIntervalMs: progress.intervalMs, log: rootLog.child('v3rpc'),
+  });
   const grpc = new GrpcServer(
     [
       kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')),
-      clusterService(server, rootLog.child('v3rpc')), leaseService(server, rootLog.child('v3rpc')),
+      clusterService(server, rootLog.child('v3rpc')), leaseService(server, rootLog.child('v3rpc')), watch,
     ],
     {
       urls: cfg.listenClientUrls, requestBytesMax: cfg.requestBytesMax, maxConcurrentStreams: cfg.maxConcurrentStreams,
@@ -302,6 +316,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     stop: async () => {
       const embed = rootLog.child('embed');
       embed.info('closing etcd server', { name: cfg.name, 'data-dir': cfg.dataDir });
+      watchable?.close();
       await grpc.close(2000);
       lessor.stop();
       raftNode?.stop();

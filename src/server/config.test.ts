@@ -78,3 +78,8 @@ test('Go durations', () => {
   assert.equal(parseDurationMs('0'), 0);
   assert.throws(() => parseDurationMs('10'), /invalid duration/);
 });
+
+test('--experimental-watch-progress-notify-interval is read as a duration (default 10m)', () => {
+  assert.equal(loadConfig([], {}).watchProgressNotifyIntervalMs, 600_000);
+  assert.equal(loadConfig(['--experimental-watch-progress-notify-interval=500ms'], {}).watchProgressNotifyIntervalMs, 500);
+});

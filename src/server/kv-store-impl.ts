@@ -24,6 +24,8 @@ import type {
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import type { Event } from '../gen/etcd/mvcc/mvccpb/kv.js';
 import type { KvStore } from './kv-store.js';
+import { mvccHistory } from '../watch/mvcc-history.js';
+import type { HistoryReader } from '../watch/watchable-store.js';
 
 export interface KvStoreOpenOptions {
   readonly log: Logger;
@@ -192,6 +194,10 @@ class ServerKvStore implements KvStore {
   async hashKV(revision: number): Promise<{ hash: number; hashRevision: number; compactRevision: number }> {
     const h = await this.#mvcc.hashKv(revision);
     return { hash: h.hash, hashRevision: h.revision, compactRevision: h.compactRevision };
+  }
+
+  watchHistory(): HistoryReader {
+    return mvccHistory(() => this.#mvcc);
   }
 
   saveMember(id: bigint, encoded: Uint8Array): void {

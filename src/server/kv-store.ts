@@ -14,6 +14,7 @@ import type {
   TxnRequest,
   TxnResponse,
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
+import type { HistoryReader } from '../watch/watchable-store.js';
 import type { MemberPersistence } from './membership.js';
 
 export interface KvStore extends MemberPersistence {
@@ -50,5 +51,7 @@ export interface KvStore extends MemberPersistence {
   snapshotToFile(file: string): Promise<void>;
   /** Replaces the backend with a copy received from the leader, and reloads everything from it. */
   restoreFromFile(file: string): Promise<void>;
+  /** The store's history as watchers catching up read it. */
+  watchHistory(): HistoryReader;
   close(): Promise<void>;
 }

@@ -1,0 +1,85 @@
+/**
+ * etcd's Watch service: one bidirectional stream per client connection carrying many watchers. This
+ * file only adapts the transport: requests are decoded and handed to a WatchStream (src/watch), which
+ * writes pre-encoded WatchResponse bytes back. Only the grpc-js call surface is used ('data', 'drain',
+ * 'error', 'cancelled' events; write() and its back-pressure result), so any server with grpc-js-shaped
+ * call objects can carry it.
+ */
+import { Metadata, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import type { EtcdError } from '../../base/errors.js';
+import type { Logger } from '../../base/logger.js';
+import { WatchRequest, type ResponseHeader } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
+import { WatchStream, type ResponseSink } from '../../watch/watch-stream.js';
+import type { WatchableStore } from '../../watch/watchable-store.js';
+import type { ServiceRegistration } from './services.js';
+
+/** etcd lets a frame exceed --max-request-bytes by this much; fragmenting uses the same allowance. */
+const grpcOverheadBytes = 512 * 1024;
+
+/**
+ * The Watch method with responses serialized by the stream itself (so an event's encoding is shared by
+ * every watcher that receives it); requests use the generated codec.
+ */
+export const watchServiceDefinition = {
+  watch: {
+    path: '/etcdserverpb.Watch/Watch',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (value: WatchRequest): Buffer => Buffer.from(WatchRequest.encode(value).finish()),
+    requestDeserialize: (bytes: Buffer): WatchRequest => WatchRequest.decode(bytes),
+    responseSerialize: (bytes: Buffer): Buffer => bytes,
+    responseDeserialize: (bytes: Buffer): Buffer => bytes,
+  },
+} as const;
+
+export interface WatchServiceOptions {
+  readonly store: WatchableStore;
+  /** The response header at a revision (cluster id, member id, raft term). */
+  readonly header: (revision: number) => ResponseHeader;
+  readonly requestBytesMax: number;
+  readonly progressIntervalMs: number;
+  readonly log: Logger;
+}
+
+export function watchService(options: WatchServiceOptions): ServiceRegistration {
+  return {
+    definition: watchServiceDefinition,
+    implementation: { watch: (call: ServerDuplexStream<WatchRequest, Buffer>) => serveWatch(call, options) },
+  };
+}
+
+function statusOf(err: EtcdError): Partial<ServiceError> {
+  return { code: err.grpcCode, details: err.message, metadata: new Metadata() };
+}
+
+function serveWatch(call: ServerDuplexStream<WatchRequest, Buffer>, o: WatchServiceOptions): void {
+  const sink: ResponseSink = {
+    write: (bytes) => call.write(bytes),
+    // grpc-js turns an 'error' emitted on a server stream into the call's status.
+    fail: (err) => void call.emit('error', statusOf(err)),
+  };
+  const stream = new WatchStream(o.store, sink, {
+    header: o.header,
+    fragmentBytesMax: o.requestBytesMax + grpcOverheadBytes,
+    progressIntervalMs: o.progressIntervalMs,
+  });
+  call.on('data', (req: WatchRequest) => {
+    const r = req.requestUnion;
+    switch (r?.$case) {
+      case 'createRequest':
+        return stream.create(r.value);
+      case 'cancelRequest':
+        return stream.cancel(r.value.watchId);
+      case 'progressRequest':
+        return stream.requestProgress();
+      default:
+        return undefined; // etcd ignores requests it does not know
+    }
+  });
+  call.on('drain', () => stream.onDrain());
+  // A client that half-closes still receives events until it goes away, as with etcd.
+  call.on('end', () => {});
+  call.on('error', () => stream.close());
+  call.on('cancelled', () => stream.close());
+  call.on('close', () => stream.close());
+}

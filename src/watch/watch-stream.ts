@@ -1,0 +1,332 @@
+/**
+ * One client's watch stream (etcd's serverWatchStream + mvcc watchStream): creates and cancels watchers
+ * with etcd 3.4's ids and answers, frames their responses, and owns the stream's outgoing queue.
+ *
+ * Back-pressure: responses go straight to the transport while it accepts them; once it reports full,
+ * they wait in a bounded queue until it drains. An event response that does not fit is not queued: the
+ * store parks its watcher as a victim and catches it up from history when this stream drains. Control
+ * responses (created, canceled, progress) are always queued; a client that lets thousands of them pile
+ * up while still sending requests has its stream failed.
+ *
+ * Ordering: every response of a watcher goes through this one queue in order, and a watcher's next
+ * revision only advances once its response is queued; so a progress response queued after them is a
+ * valid bookmark.
+ */
+import { randomInt } from 'node:crypto';
+import { assert } from '../base/assert.js';
+import { EtcdError } from '../base/errors.js';
+import {
+  ResponseHeader,
+  WatchCreateRequest_FilterType as FilterType,
+  type WatchCreateRequest,
+} from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
+import { progressIntervalDefaultMs } from './limits.js';
+import type { SharedEvent } from './shared-event.js';
+import { encodeHeaderField, encodeResponse, fragmentResponse, joinFields, type ResponseHead } from './watch-response.js';
+import type { WatchableStore } from './watchable-store.js';
+import { aboveAllKeys, Watcher, type EventBatch, type WatcherOwner, type WatcherState } from './watcher.js';
+
+/** Where a stream's responses go (the gRPC call, or a test). */
+export interface ResponseSink {
+  /** Writes one encoded WatchResponse; false when the transport is full (call onDrain() later). */
+  write(bytes: Buffer): boolean;
+  /** Ends the stream with an error status. */
+  fail(err: EtcdError): void;
+}
+
+export interface WatchStreamOptions {
+  /** The response header (cluster, member, raft term) at a revision. */
+  readonly header: (revision: number) => ResponseHeader;
+  /** Fragmenting watchers get responses of at least this many bytes cut up (etcd: max request + 512 KiB). */
+  readonly fragmentBytesMax: number;
+  /** Period of progress notifications for watchers that asked (etcd adds up to 10% jitter). */
+  readonly progressIntervalMs?: number;
+}
+
+/** etcd's cancel_reason texts and special ids (clientv3's AutoWatchID and InvalidWatchID). */
+export const cancelReasons = {
+  emptyRange: 'mvcc: watcher range is empty',
+  duplicateId: 'mvcc: duplicate watch ID provided on the WatchStream',
+  tooManyWatchers: 'etcd-ts: too many watchers',
+} as const;
+const autoWatchId = 0n;
+const invalidWatchId = -1n;
+const maxSafe = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A request's int64 start revision as a number: beyond 2^53 it is only compared, so clamped. */
+function revisionOf(v: bigint): number {
+  if (v > maxSafe) return Number.MAX_SAFE_INTEGER;
+  if (v < -maxSafe) return -Number.MAX_SAFE_INTEGER;
+  return Number(v);
+}
+
+interface QueuedResponse {
+  readonly bytes: Buffer;
+  readonly control: boolean;
+}
+
+export class WatchStream implements WatcherOwner {
+  readonly #store: WatchableStore;
+  readonly #sink: ResponseSink;
+  readonly #o: WatchStreamOptions;
+  readonly #watchers = new Map<bigint, Watcher>();
+  readonly #progressWatchers = new Set<Watcher>();
+  #nextId = 0n;
+  /** Entries before #queueHead are already written (and cleared). */
+  readonly #queue: Array<QueuedResponse | undefined> = [];
+  #queueHead = 0;
+  #queuedBytes = 0;
+  #queuedControl = 0;
+  #blocked = false;
+  #notSynced = 0;
+  #progressPending = false;
+  #timer: NodeJS.Timeout | undefined;
+  #headerCache: { revision: number; term: bigint; bytes: Uint8Array; field: Buffer } | undefined;
+  #closed = false;
+
+  constructor(store: WatchableStore, sink: ResponseSink, options: WatchStreamOptions) {
+    this.#store = store;
+    this.#sink = sink;
+    this.#o = options;
+    store.registerStream(this);
+  }
+
+  get watcherCount(): number {
+    return this.#watchers.size;
+  }
+
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  // ---------------------------------------------------------------------------- client requests
+
+  create(req: WatchCreateRequest): void {
+    if (this.#closed) return;
+    const key = req.key.length === 0 ? '\0' : req.key.toString('latin1');
+    let end: string | undefined;
+    if (req.rangeEnd.length === 1 && req.rangeEnd[0] === 0) end = aboveAllKeys;
+    else if (req.rangeEnd.length > 0) end = req.rangeEnd.toString('latin1');
+    const current = this.#store.history.revision();
+    if (end !== undefined && key >= end) return this.#refuse(current, cancelReasons.emptyRange);
+    let id = req.watchId;
+    if (id === autoWatchId) {
+      while (this.#watchers.has(this.#nextId)) this.#nextId++;
+      id = this.#nextId++;
+    } else if (this.#watchers.has(id)) {
+      return this.#refuse(current, cancelReasons.duplicateId);
+    }
+    if (this.#watchers.size >= this.#store.limits.watchersPerStreamMax) return this.#refuse(current, cancelReasons.tooManyWatchers);
+    const w = new Watcher({
+      id, key, end,
+      noPut: req.filters.includes(FilterType.NOPUT),
+      noDelete: req.filters.includes(FilterType.NODELETE),
+      prevKv: req.prevKv,
+      progressNotify: req.progressNotify,
+      fragment: req.fragment,
+    }, this);
+    if (!this.#store.hasCapacity()) return this.#refuse(current, cancelReasons.tooManyWatchers);
+    // Created goes out before the store can send anything for this watcher.
+    this.#sendControl(encodeResponse({ header: this.#header(current), watchId: id, created: true }));
+    if (this.#closed) return;
+    this.#watchers.set(id, w);
+    this.#store.add(w, req.startRevision === 0n ? current + 1 : revisionOf(req.startRevision));
+    if (w.progressNotify) this.#addProgressWatcher(w);
+  }
+
+  cancel(watchId: bigint): void {
+    if (this.#closed) return;
+    const w = this.#watchers.get(watchId);
+    if (w === undefined) return; // etcd answers nothing for an unknown id
+    this.#watchers.delete(watchId);
+    this.#progressWatchers.delete(w);
+    // Canceled goes out before removing it may release a deferred progress response.
+    this.#sendControl(encodeResponse({ header: this.#header(this.#store.history.revision()), watchId, canceled: true }));
+    this.#store.remove(w);
+  }
+
+  /**
+   * An on-demand progress request: answered (watch id -1, header = current revision) once every
+   * watcher of the stream is synced, so the revision is a bookmark: nothing at or below it is still to
+   * come on this stream.
+   */
+  requestProgress(): void {
+    if (this.#closed) return;
+    if (this.#notSynced === 0) this.#sendProgressAll();
+    else this.#progressPending = true;
+  }
+
+  /** The transport accepts writes again. */
+  onDrain(): void {
+    if (this.#closed) return;
+    this.#blocked = false;
+    this.#flush();
+    const l = this.#store.limits;
+    const pending = this.#queue.length - this.#queueHead;
+    if (!this.#blocked || (pending <= l.streamQueuedResponsesMax / 2 && this.#queuedBytes <= l.streamQueuedBytesMax / 2)) {
+      this.#store.wakeVictims(this);
+    }
+  }
+
+  /** The client went away: drop every watcher and the queue. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of this.#watchers.values()) this.#store.remove(w);
+    this.#watchers.clear();
+    this.#progressWatchers.clear();
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#store.queued(-this.#queuedBytes);
+    this.#queue.length = 0;
+    this.#queueHead = 0;
+    this.#queuedBytes = 0;
+    this.#store.unregisterStream(this);
+  }
+
+  /** @internal For tests: the count of watchers behind matches their states. */
+  checkInvariants(): void {
+    const behind = [...this.#watchers.values()].filter((w) => w.state === 'unsynced' || w.state === 'victim').length;
+    assert(this.#notSynced === behind, () => `stream counts ${this.#notSynced} watchers behind, ${behind} are`);
+    assert(this.#queuedBytes >= 0 && this.#queuedControl >= 0, 'negative queue accounting');
+  }
+
+  /** The server is stopping. */
+  shutdown(): void {
+    if (this.#closed) return;
+    this.close();
+    this.#sink.fail(new EtcdError('Stopped'));
+  }
+
+  // ---------------------------------------------------------------------------- WatcherOwner
+
+  hasRoom(): boolean {
+    if (this.#closed) return false;
+    const pending = this.#queue.length - this.#queueHead;
+    if (!this.#blocked && pending === 0) return true;
+    const l = this.#store.limits;
+    return pending < l.streamQueuedResponsesMax && this.#queuedBytes < l.streamQueuedBytesMax &&
+      this.#store.queuedBytes < l.queuedBytesMax;
+  }
+
+  deliver(w: Watcher, { events, headerRev }: EventBatch): boolean {
+    const wanted = (e: SharedEvent): boolean => !(e.isPut ? w.noPut : w.noDelete);
+    if (!events.some(wanted)) return true; // filtered out: nothing to send, and nothing missed
+    if (!this.hasRoom()) return false;
+    const fields: Buffer[] = [];
+    for (const e of events) if (wanted(e)) fields.push(e.field(w.prevKv, this.#store.lookupPrevKv));
+    if (w.fragment) {
+      const head: ResponseHead = { header: this.#header(headerRev), watchId: w.id };
+      for (const part of fragmentResponse(head, fields, { maxBytes: this.#o.fragmentBytesMax })) this.#send(part, false);
+    } else {
+      this.#send(joinFields([this.#headerField(headerRev), w.idField, ...fields]), false);
+    }
+    w.quietSinceTick = false;
+    return true;
+  }
+
+  compacted(w: Watcher, compactRev: number): void {
+    // etcd's compacted response carries header revision 0.
+    this.#sendControl(encodeResponse({ header: this.#header(0), watchId: w.id, canceled: true, compactRevision: BigInt(compactRev) }));
+  }
+
+  stateChanged(w: Watcher, from: WatcherState): void {
+    const behind = (s: WatcherState): boolean => s === 'unsynced' || s === 'victim';
+    if (behind(from) === behind(w.state)) return;
+    this.#notSynced += behind(w.state) ? 1 : -1;
+    if (this.#notSynced === 0 && this.#progressPending && !this.#closed) {
+      this.#progressPending = false;
+      this.#sendProgressAll();
+    }
+  }
+
+  // ---------------------------------------------------------------------------- progress
+
+  #sendProgressAll(): void {
+    this.#sendControl(encodeResponse({ header: this.#header(this.#store.history.revision()), watchId: invalidWatchId }));
+  }
+
+  #addProgressWatcher(w: Watcher): void {
+    this.#progressWatchers.add(w);
+    if (this.#timer !== undefined) return;
+    const base = this.#o.progressIntervalMs ?? progressIntervalDefaultMs;
+    // etcd adds up to 10% jitter so streams created together do not all report at once.
+    const jitter = base >= 10 ? randomInt(Math.floor(base / 10)) : 0;
+    this.#timer = setInterval(() => this.#progressTick(), base + jitter);
+    this.#timer.unref();
+  }
+
+  /** etcd's periodic progress: a synced watcher that got no events since the last tick gets a header. */
+  #progressTick(): void {
+    if (this.#closed) return;
+    const rev = this.#store.history.revision();
+    for (const w of this.#progressWatchers) {
+      if (w.quietSinceTick && w.state === 'synced' && this.hasRoom()) {
+        this.#send(encodeResponse({ header: this.#header(rev), watchId: w.id }), false);
+      }
+      w.quietSinceTick = true;
+    }
+  }
+
+  // ---------------------------------------------------------------------------- output
+
+  #refuse(current: number, reason: string): void {
+    this.#sendControl(encodeResponse({ header: this.#header(current), watchId: invalidWatchId, created: true, canceled: true, cancelReason: reason }));
+  }
+
+  #header(revision: number): Uint8Array {
+    return this.#cachedHeader(revision).bytes;
+  }
+
+  #headerField(revision: number): Buffer {
+    return this.#cachedHeader(revision).field;
+  }
+
+  /** A fan-out sends many responses at one revision: the header is encoded once for them. */
+  #cachedHeader(revision: number): { bytes: Uint8Array; field: Buffer } {
+    const h = this.#o.header(revision);
+    const c = this.#headerCache;
+    if (c !== undefined && c.revision === revision && c.term === h.raftTerm) return c;
+    const bytes = ResponseHeader.encode(h).finish();
+    this.#headerCache = { revision, term: h.raftTerm, bytes, field: encodeHeaderField(bytes) };
+    return this.#headerCache;
+  }
+
+  #sendControl(bytes: Buffer): void {
+    this.#send(bytes, true);
+    if (this.#queuedControl > this.#store.limits.streamQueuedControlMax) {
+      // The client keeps sending requests but reads none of the answers.
+      this.close();
+      this.#sink.fail(new EtcdError('TooManyRequests'));
+    }
+  }
+
+  #send(bytes: Buffer, control: boolean): void {
+    if (this.#closed) return;
+    if (!this.#blocked && this.#queue.length === this.#queueHead) {
+      if (!this.#sink.write(bytes)) this.#blocked = true;
+      return;
+    }
+    this.#queue.push({ bytes, control });
+    this.#queuedBytes += bytes.length;
+    this.#store.queued(bytes.length);
+    if (control) this.#queuedControl++;
+  }
+
+  #flush(): void {
+    while (!this.#blocked && this.#queueHead < this.#queue.length && !this.#closed) {
+      const item = this.#queue[this.#queueHead]!;
+      this.#queue[this.#queueHead++] = undefined;
+      this.#queuedBytes -= item.bytes.length;
+      this.#store.queued(-item.bytes.length);
+      if (item.control) this.#queuedControl--;
+      if (!this.#sink.write(item.bytes)) this.#blocked = true;
+    }
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#queueHead = 0;
+    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue.splice(0, this.#queueHead);
+      this.#queueHead = 0;
+    }
+  }
+}
