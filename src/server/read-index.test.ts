@@ -45,3 +45,19 @@ test('a round that raft refuses fails its reads with NoLeader; a leader change f
   c2.onLeaderChanged();
   await assert.rejects(p, (e) => isEtcdError(e, 'LeaderChanged'));
 });
+
+test('a round whose answer is lost is asked again until answered', async () => {
+  const requests: Uint8Array[] = [];
+  const applied = 10;
+  const c = new ReadIndexCoordinator({ requestReadIndex: (x) => { requests.push(x); }, appliedIndex: () => applied }, { timeoutMs: 10_000, retryMs: 5 });
+  const p = c.waitLinearizable();
+  const deadline = Date.now() + 5000;
+  while (requests.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(requests.length >= 3, `asked ${requests.length} times`);
+  assert.deepEqual(requests[1], requests[0], 'the same round is asked again, not a new one');
+  c.onReadStates([{ index: 10, context: requests[0]! }]);
+  await p;
+  const asked = requests.length;
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(requests.length, asked, 'no more retries once answered');
+});

@@ -20,6 +20,7 @@ interface PendingRound {
   readonly context: bigint;
   readonly waiters: Array<{ resolve(): void; reject(err: unknown): void }>;
   timer: NodeJS.Timeout | null;
+  retry: NodeJS.Timeout | null;
 }
 
 export class ReadIndexCoordinator {
@@ -33,9 +34,16 @@ export class ReadIndexCoordinator {
   /** Rounds confirmed, waiting for apply to reach their index. */
   #confirmed: Confirmed[] = [];
 
-  constructor(host: ReadIndexHost, options: { timeoutMs: number }) {
+  readonly #retryMs: number;
+
+  /**
+   * retryMs: a round may be lost (dropped on the way to the leader, or by a leader that has not committed
+   * in its term yet); it is asked again this often until answered or timed out.
+   */
+  constructor(host: ReadIndexHost, options: { timeoutMs: number; retryMs?: number }) {
     this.#host = host;
     this.#timeoutMs = options.timeoutMs;
+    this.#retryMs = options.retryMs ?? 500;
   }
 
   /** Resolves once a read at the current applied state is linearizable. */
@@ -48,12 +56,19 @@ export class ReadIndexCoordinator {
 
   #startRound(): void {
     if (this.#queued.length === 0) return;
-    const round: PendingRound = { context: this.#nextContext++, waiters: this.#queued, timer: null };
+    const round: PendingRound = { context: this.#nextContext++, waiters: this.#queued, timer: null, retry: null };
     this.#queued = [];
     const ctx = Buffer.alloc(8);
     ctx.writeBigUInt64BE(round.context);
     this.#inFlight.set(round.context, round);
     round.timer = setTimeout(() => this.#fail(round, new EtcdError('Timeout')), this.#timeoutMs);
+    round.retry = setInterval(() => {
+      try {
+        this.#host.requestReadIndex(ctx);
+      } catch {
+        // No leader right now: the next retry or the timeout decides.
+      }
+    }, this.#retryMs);
     try {
       this.#host.requestReadIndex(ctx);
     } catch (err) {
@@ -69,6 +84,8 @@ export class ReadIndexCoordinator {
       const round = this.#inFlight.get(key);
       if (!round) continue;
       this.#inFlight.delete(key);
+      if (round.retry) clearInterval(round.retry);
+      round.retry = null;
       this.#confirmed.push({ index: s.index, round });
     }
     this.onApplied(this.#host.appliedIndex());
@@ -107,7 +124,9 @@ export class ReadIndexCoordinator {
 
   #fail(round: PendingRound, err: unknown): void {
     if (round.timer) clearTimeout(round.timer);
+    if (round.retry) clearInterval(round.retry);
     round.timer = null;
+    round.retry = null;
     const wasInFlight = this.#inFlight.delete(round.context);
     this.#confirmed = this.#confirmed.filter((c) => c.round !== round);
     for (const w of round.waiters) w.reject(err);
