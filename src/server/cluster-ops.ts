@@ -110,8 +110,9 @@ export class ClusterOps {
   async promoteAsLeader(id: bigint): Promise<void> {
     const m = this.#o.membership.get(id);
     if (!m) throw new EtcdError('MemberNotFound');
-    if (!m.isLearner) throw new EtcdError('MemberNotLearner');
+    // etcd checks progress first: a voter that never ran is "not in sync" rather than "not a learner".
     this.#checkLearnerReady(id);
+    if (!m.isLearner) throw new EtcdError('MemberNotLearner');
     this.#checkVotersCanGrow();
     await this.#proposeChange(ConfChangeType.AddNode, { ...m, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: false });
   }

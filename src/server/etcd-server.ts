@@ -141,6 +141,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   // ---- KV ----
 
   async range(req: RangeRequest): Promise<RangeResponse> {
+    if (!req.serializable) this.#refuseOnLearner();
     validateRange(req);
     if (!req.serializable) await this.#reads.waitLinearizable();
     const res = this.#o.store.range(req);
@@ -148,16 +149,19 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   }
 
   async put(req: PutRequest): Promise<PutResponse> {
+    this.#refuseOnLearner();
     validatePut(req);
     return this.#withHeader(await this.#propose<PutResponse>({ $case: 'put', value: req }));
   }
 
   async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    this.#refuseOnLearner();
     validateDeleteRange(req);
     return this.#withHeader(await this.#propose<DeleteRangeResponse>({ $case: 'deleteRange', value: req }));
   }
 
   async txn(req: TxnRequest): Promise<TxnResponse> {
+    this.#refuseOnLearner();
     validateTxn(req, { maxTxnOps: this.#o.maxTxnOps });
     if (isTxnReadOnly(req)) {
       if (!isTxnSerializable(req)) await this.#reads.waitLinearizable();
@@ -167,6 +171,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   }
 
   async compact(req: CompactionRequest): Promise<CompactionResponse> {
+    this.#refuseOnLearner();
     const result = await this.#propose<{ response: CompactionResponse; physical: Promise<void> }>({ $case: 'compaction', value: req });
     if (req.physical) await result.physical;
     return this.#withHeader(result.response);
@@ -192,46 +197,56 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   }
 
   async alarm(): Promise<AlarmResponse> {
+    this.#refuseOnLearner();
     return { header: this.header(), alarms: [] };
   }
 
   async defragment(): Promise<DefragmentResponse> {
+    this.#refuseOnLearner();
     throw new EtcdError('NotCapable');
   }
 
   async hash(): Promise<HashResponse> {
+    this.#refuseOnLearner();
     throw new EtcdError('NotCapable');
   }
 
   async hashKV(req: HashKVRequest): Promise<HashKVResponse> {
+    this.#refuseOnLearner();
     const h = await this.#o.store.hashKV(Number(req.revision));
     return { header: this.header(), hash: h.hash, compactRevision: BigInt(h.compactRevision) };
   }
 
   async moveLeader(req: MoveLeaderRequest): Promise<MoveLeaderResponse> {
+    this.#refuseOnLearner();
     return this.#cluster().moveLeader(req);
   }
 
   // ---- Cluster ----
 
   async memberList(): Promise<MemberListResponse> {
+    this.#refuseOnLearner();
     const members = this.#o.membership.list().map(toPbMember);
     return { header: this.#clusterHeader(), members };
   }
 
   async memberAdd(req: MemberAddRequest): Promise<MemberAddResponse> {
+    this.#refuseOnLearner();
     return this.#cluster().memberAdd(req);
   }
 
   async memberRemove(req: MemberRemoveRequest): Promise<MemberRemoveResponse> {
+    this.#refuseOnLearner();
     return this.#cluster().memberRemove(req);
   }
 
   async memberUpdate(req: MemberUpdateRequest): Promise<MemberUpdateResponse> {
+    this.#refuseOnLearner();
     return this.#cluster().memberUpdate(req);
   }
 
   async memberPromote(req: MemberPromoteRequest): Promise<MemberPromoteResponse> {
+    this.#refuseOnLearner();
     return this.#cluster().memberPromote(req);
   }
 
@@ -265,6 +280,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   // ---- Lease ----
 
   async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    this.#refuseOnLearner();
     if (req.TTL > BigInt(leaseLimits.maxTtlSeconds)) throw new EtcdError('LeaseTTLTooLarge');
     let id = req.ID;
     // Server-chosen ids come from the request id generator: positive and unique across the cluster.
@@ -273,6 +289,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   }
 
   async leaseRevoke(req: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
+    this.#refuseOnLearner();
     return this.#withHeader(await this.#propose<LeaseRevokeResponse>({ $case: 'leaseRevoke', value: req }));
   }
 
@@ -295,6 +312,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   }
 
   async leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
+    this.#refuseOnLearner();
     await this.#primaryLessor(Date.now() + this.#requestTimeoutMs);
     const l = this.#o.lessor.lookup(req.ID);
     if (l === undefined) throw new EtcdError('LeaseNotFound');
@@ -311,6 +329,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   }
 
   async leaseLeases(): Promise<LeaseLeasesResponse> {
+    this.#refuseOnLearner();
     return { header: this.header(), leases: this.#o.lessor.leases().map((l) => ({ ID: l.id })) };
   }
 
@@ -391,6 +410,11 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
 
   #withHeader<T extends { header?: ResponseHeader | undefined }>(res: T): T {
     return { ...res, header: this.header(Number(res.header?.revision ?? this.#o.store.rev())) };
+  }
+
+  /** etcd 3.4: a learner serves only Status and serializable reads. */
+  #refuseOnLearner(): void {
+    if (this.#o.membership.get(this.#o.memberId)?.isLearner) throw new EtcdError('NotSupportedForLearner');
   }
 
   #raftNode(): RaftNode {
