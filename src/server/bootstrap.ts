@@ -234,6 +234,10 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     onMessage: (m) => raftNode?.step(m),
     onUnreachable: (peer) => raftNode?.withRawNode((rn) => rn.reportUnreachable(peer)),
     onSnapshotStatus: (peer, status) => raftNode?.withRawNode((rn) => rn.reportSnapshot(peer, status)),
+    onRemoved: (byPeer) => {
+      log.warn('the member has been permanently removed from the cluster', { 'reported-by': idToHex(byPeer) });
+      endMember({ code: 0, reason: 'removed from the cluster' });
+    },
     otherRequest: membersHandler(membership, (id) => server.promoteForwarded(id)),
   });
   transportRef = transport;

@@ -34,6 +34,8 @@ export interface SenderContext {
   readonly rng: () => number;
   readonly reportUnreachable: (peer: NodeId) => void;
   readonly reportSnapshot: (peer: NodeId, status: SnapshotStatus) => void;
+  /** A peer told us we were removed from the cluster (HTTP 410). */
+  readonly reportRemoved: (peer: NodeId) => void;
 }
 
 export interface PeerStats {
@@ -246,6 +248,7 @@ export class PeerSender {
         'local-member-cluster-id': idToHex(this.#c.clusterId),
       });
       this.#fail(generation, status === Status.gone ? 'refused: this member was removed' : `refused with status ${status}`);
+      if (status === Status.gone) this.#c.reportRemoved(this.id);
       return;
     }
     // The receiver checked our cluster id; check its answer too, so a misrouted proxy cannot pair us up.

@@ -37,6 +37,8 @@ export interface PeerTransportOptions {
   readonly onUnreachable: (peer: NodeId) => void;
   /** A MsgSnap was delivered (finish) or could not be (failure): raft's reportSnapshot. */
   readonly onSnapshotStatus: (peer: NodeId, status: SnapshotStatus) => void;
+  /** A peer refused us as removed from the cluster: this member should stop. */
+  readonly onRemoved?: (byPeer: NodeId) => void;
   readonly limits?: Partial<TransportLimits>;
   /** Requests on paths other than raft's (e.g. GET /members for a member joining the cluster). */
   readonly otherRequest?: ReceiverContext['otherRequest'];
@@ -270,6 +272,7 @@ export class PeerTransport implements RaftTransport {
       rng: this.#o.rng ?? Math.random,
       reportUnreachable: (peer) => this.#reportUnreachable(peer),
       reportSnapshot: (peer, status) => this.#reportSnapshot(peer, status),
+      reportRemoved: (peer) => this.#defer(() => this.#o.onRemoved?.(peer)),
     };
   }
 
