@@ -144,8 +144,9 @@ function decode(ctx: CallContext, payload: Buffer, unary: boolean): { ok: true; 
   try {
     return { ok: true, value: ctx.method.deserialize(payload) };
   } catch (err) {
-    const what = unary ? 'grpc: error unmarshalling request' : 'grpc: failed to unmarshal the received message';
-    ctx.core.fail(GrpcCode.Internal, `${what}: ${errorText(err)}`);
+    // Go's two texts differ in punctuation too.
+    const text = unary ? `grpc: error unmarshalling request: ${errorText(err)}` : `grpc: failed to unmarshal the received message ${errorText(err)}`;
+    ctx.core.fail(GrpcCode.Internal, text);
     return { ok: false };
   }
 }
