@@ -4,7 +4,8 @@
  * process so the server process's CPU is the server's alone. Rounds alternate servers because the machine
  * is shared and its speed drifts.
  *
- * Run: node dist/src/api/h2/bench-unary.js [--calls 20000] [--channels 4] [--inflight 16] [--rounds 3]
+ * Run: node dist/src/api/h2/bench-unary.js [--client grpc-js|raw] [--calls 20000] [--channels 4] [--inflight 16] [--rounds 5]
+ *      (--client raw: hand-framed gRPC over node:http2, light enough that the server, not the client, saturates)
  *      node dist/src/api/h2/bench-unary.js --etcdctl-perf m   (Go clientv3 load: `etcdctl check perf`)
  */
 import { fork, spawn } from 'node:child_process';
@@ -17,6 +18,7 @@ import { GrpcServer } from '../grpc/grpc-server.js';
 import {
   DeleteRangeResponse, KVClient, KVService, PutRequest, PutResponse, RangeResponse,
 } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
+import { frameMessages } from './grpc-wire.js';
 import { H2Server, type H2ServiceRegistration } from './h2-server.js';
 
 const keyBytes = 16;
@@ -54,7 +56,7 @@ type Kind = 'h2' | 'grpc-js' | 'floor';
 /** The floor: node:http2 answering every stream with a canned gRPC response, no decoding, no dispatch. */
 async function startFloor(): Promise<Server> {
   const body = PutResponse.encode(PutResponse.fromPartial({ header: { clusterId: 1n, memberId: 2n, revision: 3n, raftTerm: 4n } })).finish();
-  const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, body.length]), body]);
+  const frame = frameMessages([body]);
   const respondOptions = { waitForTrailers: true, sendDate: false };
   const server = http2.createServer();
   server.on('stream', (stream) => {
@@ -85,10 +87,19 @@ interface RoundResult {
   readonly callsPerSec: number;
 }
 
+type ClientKind = 'grpc-js' | 'raw';
+
+interface LoadArgs {
+  readonly calls: number;
+  readonly channels: number;
+  readonly inflight: number;
+  readonly client: ClientKind;
+}
+
 /** One measured run: warm up, then count server CPU over `calls` calls. */
-async function measure(kind: Kind, args: { calls: number; channels: number; inflight: number }): Promise<RoundResult> {
+async function measure(kind: Kind, args: LoadArgs): Promise<RoundResult> {
   const server = await startServer(kind);
-  const child = fork(fileURLToPath(import.meta.url), ['--client', String(server.port), String(args.channels), String(args.inflight)]);
+  const child = fork(fileURLToPath(import.meta.url), ['--client', args.client, String(server.port), String(args.channels), String(args.inflight)]);
   const next = (): Promise<{ ms: number }> => new Promise((resolve) => child.once('message', (m) => resolve(m as { ms: number })));
   child.send({ calls: warmupCalls });
   await next();
@@ -102,30 +113,72 @@ async function measure(kind: Kind, args: { calls: number; channels: number; infl
   return { cpuUsPerCall: (cpu.user + cpu.system) / args.calls, callsPerSec: (args.calls / ms) * 1000 };
 }
 
-/** The client process: runs batches of calls on request and reports their wall time. */
-function runClient(port: string, channels: number, inflight: number): void {
+/** A client: `put(channel, done)` issues one Put on a channel and calls done when it completed OK. */
+interface LoadClient {
+  put(channel: number, done: () => void): void;
+  close(): void;
+}
+
+const request = PutRequest.fromPartial({ key: Buffer.alloc(keyBytes, 0x6b), value: Buffer.alloc(valueBytes, 0x76) });
+
+function grpcJsClient(port: string, channels: number): LoadClient {
   const clients = Array.from({ length: channels }, (_, i) =>
     new KVClient(`127.0.0.1:${port}`, credentials.createInsecure(), { 'grpc.channel_id': i }));
-  const request = PutRequest.fromPartial({ key: Buffer.alloc(keyBytes, 0x6b), value: Buffer.alloc(valueBytes, 0x76) });
+  return {
+    put(channel, done) {
+      clients[channel]?.put(request, (err) => {
+        if (err !== null) throw err;
+        done();
+      });
+    },
+    close: () => clients.forEach((c) => c.close()),
+  };
+}
+
+/** Hand-framed gRPC over node:http2: a fraction of grpc-js's client cost, so the server becomes the bottleneck. */
+function rawClient(port: string, channels: number): LoadClient {
+  const sessions = Array.from({ length: channels }, () => http2.connect(`http://127.0.0.1:${port}`));
+  const body = PutRequest.encode(request).finish();
+  const frame = Buffer.from(frameMessages([body]));
+  const headers = { ':method': 'POST', ':path': '/etcdserverpb.KV/Put', 'content-type': 'application/grpc', te: 'trailers' };
+  return {
+    put(channel, done) {
+      const req = sessions[channel]?.request(headers);
+      if (req === undefined) throw new Error('no session');
+      let ok = false;
+      req.on('trailers', (t) => { ok = t['grpc-status'] === '0'; });
+      req.on('data', () => {});
+      req.on('close', () => {
+        if (!ok) throw new Error('call failed');
+        done();
+      });
+      req.end(frame);
+    },
+    close: () => sessions.forEach((s) => s.close()),
+  };
+}
+
+/** The client process: runs batches of calls on request and reports their wall time. */
+function runClient(kind: ClientKind, port: string, channels: number, inflight: number): void {
+  const client = kind === 'raw' ? rawClient(port, channels) : grpcJsClient(port, channels);
   process.on('message', (m: { calls: number }) => {
     if (m.calls === 0) {
-      for (const c of clients) c.close();
+      client.close();
       process.disconnect();
       return;
     }
     const t0 = performance.now();
     let started = 0;
     let done = 0;
-    const one = (client: KVClient): void => {
+    const one = (channel: number): void => {
       started++;
-      client.put(request, (err) => {
-        if (err !== null) throw err;
+      client.put(channel, () => {
         done++;
-        if (started < m.calls) one(client);
+        if (started < m.calls) one(channel);
         else if (done === m.calls) process.send?.({ ms: performance.now() - t0 });
       });
     };
-    for (const c of clients) for (let i = 0; i < inflight && started < m.calls; i++) one(c);
+    for (let c = 0; c < channels; c++) for (let i = 0; i < inflight && started < m.calls; i++) one(c);
   });
 }
 
@@ -150,13 +203,19 @@ async function measureEtcdctlPerf(kind: 'h2' | 'grpc-js', load: string): Promise
   return { cpuUsPerCall: (cpu.user + cpu.system) / calls, callsPerSec: (calls / ms) * 1000, output: output.trim().split('\n').slice(-4).join(' | ') };
 }
 
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       calls: { type: 'string', default: '20000' },
       channels: { type: 'string', default: '4' },
       inflight: { type: 'string', default: '16' },
-      rounds: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '5' },
+      client: { type: 'string', default: 'grpc-js' },
       'etcdctl-perf': { type: 'string' },
       only: { type: 'string' },
     },
@@ -168,26 +227,25 @@ async function main(): Promise<void> {
     }
     return;
   }
-  const args = { calls: Number(values.calls), channels: Number(values.channels), inflight: Number(values.inflight) };
-  console.log(`unary Put, ${args.calls} calls, ${args.channels} channels x ${args.inflight} in flight, grpc-js client in a child process`);
-  if (values.only !== undefined) {
-    const r = await measure(values.only as Kind, args);
-    console.log(`${values.only}: ${r.cpuUsPerCall.toFixed(1)} us/call ${Math.round(r.callsPerSec)} calls/s`);
-    return;
-  }
+  const client = values.client === 'raw' ? 'raw' : 'grpc-js';
+  const args: LoadArgs = { calls: Number(values.calls), channels: Number(values.channels), inflight: Number(values.inflight), client };
+  const kinds: Kind[] = values.only !== undefined ? [values.only as Kind] : ['h2', 'grpc-js', 'floor'];
+  console.log(`unary Put (${keyBytes} B key, ${valueBytes} B value), ${args.calls} calls per round, ${client} client in a child ` +
+    `process, ${args.channels} connections x ${args.inflight} in flight; rounds interleave the servers`);
+  const results = new Map<Kind, RoundResult[]>(kinds.map((k) => [k, []]));
   for (let round = 1; round <= Number(values.rounds); round++) {
-    const ours = await measure('h2', args);
-    const theirs = await measure('grpc-js', args);
-    const floor = await measure('floor', args);
-    console.log(`round ${round}: h2 ${ours.cpuUsPerCall.toFixed(1)} us/call ${Math.round(ours.callsPerSec)} calls/s | ` +
-      `grpc-js ${theirs.cpuUsPerCall.toFixed(1)} us/call ${Math.round(theirs.callsPerSec)} calls/s | ` +
-      `raw http2 floor ${floor.cpuUsPerCall.toFixed(1)} us/call ${Math.round(floor.callsPerSec)} calls/s | ` +
-      `grpc-js/h2 CPU ${(theirs.cpuUsPerCall / ours.cpuUsPerCall).toFixed(2)}x`);
+    for (const kind of kinds) results.get(kind)?.push(await measure(kind, args));
+  }
+  for (const kind of kinds) {
+    const rs = results.get(kind) ?? [];
+    const cpu = rs.map((r) => r.cpuUsPerCall);
+    console.log(`${kind.padEnd(8)} server CPU/call median ${median(cpu).toFixed(1)} us (min ${Math.min(...cpu).toFixed(1)}, ` +
+      `max ${Math.max(...cpu).toFixed(1)})  calls/s median ${Math.round(median(rs.map((r) => r.callsPerSec)))}`);
   }
 }
 
 if (process.argv[2] === '--client') {
-  runClient(process.argv[3] ?? '', Number(process.argv[4]), Number(process.argv[5]));
+  runClient(process.argv[3] === 'raw' ? 'raw' : 'grpc-js', process.argv[4] ?? '', Number(process.argv[5]), Number(process.argv[6]));
 } else {
   await main();
 }

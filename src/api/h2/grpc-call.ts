@@ -126,7 +126,8 @@ export class GrpcCall {
     const headers = extra === undefined ? okHeaders : { ...extra, ...okHeaders };
     this.#observer.noteWrite();
     this.stream.respond(headers, respondWithTrailers);
-    this.stream.once('wantTrailers', () => this.#sendTrailers());
+    // on, not once: the stream emits it at most once and is dropped after the call.
+    this.stream.on('wantTrailers', () => this.#sendTrailers());
   }
 
   /**
@@ -211,12 +212,15 @@ export class GrpcCall {
     this.stream.sendTrailers(this.#trailers);
   }
 
+  /** Made once per call rather than once per DATA chunk. */
+  readonly #deliver = (payload: Buffer): void => {
+    if (!this.#cancelled) this.#listener?.onMessage(payload);
+  };
+
   #onData(chunk: Buffer): void {
     if (this.#cancelled) return;
     try {
-      this.#reader.push(chunk, (payload) => {
-        if (!this.#cancelled) this.#listener?.onMessage(payload);
-      });
+      this.#reader.push(chunk, this.#deliver);
     } catch (err) {
       if (!(err instanceof GrpcStatusError)) throw err;
       this.fail(err.code, err.details);

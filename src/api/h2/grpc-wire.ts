@@ -77,7 +77,8 @@ function tooLarge(size: number, max: number): GrpcStatusError {
 export class MessageReader {
   readonly #maxBytes: number;
   readonly #encoding: MessageEncoding;
-  readonly #prefix = Buffer.alloc(messagePrefixBytes);
+  /** Only a prefix split across chunks needs a buffer of its own; most calls never allocate it. */
+  #prefix: Buffer | null = null;
   #prefixFill = 0;
   #compressed = false;
   #body: Buffer | null = null;
@@ -122,6 +123,7 @@ export class MessageReader {
         continue;
       }
       const take = Math.min(chunk.length - at, messagePrefixBytes - this.#prefixFill);
+      this.#prefix ??= Buffer.allocUnsafe(messagePrefixBytes);
       chunk.copy(this.#prefix, this.#prefixFill, at, at + take);
       this.#prefixFill += take;
       at += take;
