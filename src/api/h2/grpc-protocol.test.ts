@@ -9,14 +9,16 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { status, type ServerDuplexStream, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
+import {
+  status, type ServerDuplexStream, type ServerReadableStream, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData,
+} from '@grpc/grpc-js';
 import {
   KVService, MaintenanceService, PutRequest, PutResponse, RangeRequest, RangeResponse, SnapshotRequest,
   SnapshotResponse, WatchRequest, WatchResponse, WatchService,
 } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { MessageReader } from './grpc-wire.js';
 import type { H2ServiceRegistration } from './h2-server.js';
-import { closeSession, connect, grpcFrame, rawCall, recordingLog, startServer, waitFor, type Started } from './test-support.js';
+import { closeSession, connect, grpcFrame, rawCall, rawResponse, recordingLog, startServer, waitFor, type Started } from './test-support.js';
 
 const seen = {
   puts: [] as PutRequest[],
@@ -75,12 +77,38 @@ const maintenance: H2ServiceRegistration = {
   },
 };
 
+/** A client-streaming method (etcd has none): its handler leaves requests unread until the test says so. */
+const uploadDefinition = {
+  upload: {
+    path: '/etcdts.test.Upload/Upload',
+    requestStream: true,
+    responseStream: false,
+    requestSerialize: (v: PutRequest) => Buffer.from(PutRequest.encode(v).finish()),
+    requestDeserialize: (b: Buffer) => PutRequest.decode(b),
+    responseSerialize: (v: PutResponse) => Buffer.from(PutResponse.encode(v).finish()),
+    responseDeserialize: (b: Buffer) => PutResponse.decode(b),
+  },
+} as const;
+let uploadCall: ServerReadableStream<PutRequest, PutResponse> | undefined;
+const upload: H2ServiceRegistration = {
+  definition: uploadDefinition,
+  implementation: {
+    upload: (call: ServerReadableStream<PutRequest, PutResponse>, cb: sendUnaryData<PutResponse>) => {
+      uploadCall = call;
+      const values: number[] = [];
+      call.on('end', () => cb(null, PutResponse.fromPartial({ header: { revision: BigInt(values.length), raftTerm: BigInt(values.findIndex((v, i) => v !== i % 256) + 1) } })));
+      // Reading starts only when the test adds a 'data' listener through `uploadCall`.
+      call.once('resume', () => call.on('data', (r: PutRequest) => values.push(r.value[0] ?? -1)));
+    },
+  },
+};
+
 const log = recordingLog();
 let started: Started;
 let session: http2.ClientHttp2Session;
 
 before(async () => {
-  started = await startServer([kv, watch, maintenance], {
+  started = await startServer([kv, watch, maintenance, upload], {
     log,
     keepaliveMinTimeMs: 60_000,
     maxConcurrentStreams: 77,
@@ -190,6 +218,37 @@ test('a client that stops reading holds the writer back: write() turns false, dr
   assert.equal(trailers['grpc-status'], '0');
   assert.deepEqual(got, Array.from({ length: total }, (_, i) => BigInt(i)));
   assert.ok(seen.drained > 0);
+});
+
+test('a handler that does not read holds the client back: the server buffers a bounded amount, then all arrives', async () => {
+  const count = 200;
+  const req = session.request({ ':method': 'POST', ':path': '/etcdts.test.Upload/Upload', 'content-type': 'application/grpc', te: 'trailers' });
+  const response = rawResponse(req);
+  let written = 0;
+  let blocked = false;
+  const produce = async (): Promise<void> => {
+    for (; written < count; written++) {
+      const body = PutRequest.encode(PutRequest.fromPartial({ key: Buffer.from('u'), value: Buffer.alloc(blobBytes, written % 256) })).finish();
+      if (!req.write(grpcFrame(body))) {
+        blocked = true;
+        await new Promise((resolve) => req.once('drain', resolve));
+        blocked = false;
+      }
+    }
+    req.end();
+  };
+  const producing = produce();
+  await waitFor(() => uploadCall !== undefined && uploadCall.readableLength >= 16 && blocked, { what: 'the handler buffer to fill and the client to block' });
+  // The stream window (1 MiB = 16 messages), the handler's 16 queued objects and the client's own buffer: well short of 200.
+  assert.ok(written < 48, `the client wrote ${written} of ${count} messages into an unread call`);
+  uploadCall?.resume();
+  await producing;
+  const r = await response;
+  assert.equal(r.status, status.OK, r.message);
+  const reply: PutResponse[] = [];
+  new MessageReader({ maxBytes: 1000, encoding: 'identity' }).push(r.body, (m) => reply.push(PutResponse.decode(m)));
+  assert.equal(reply[0]?.header?.revision, BigInt(count)); // every message arrived...
+  assert.equal(reply[0]?.header?.raftTerm, 0n); // ...in order (no message out of place)
 });
 
 test('HTTP/1.1 and non-gRPC HTTP/2 on the same port reach the HTTP handler', async () => {

@@ -2,7 +2,7 @@
  * Shared by this directory's tests: a server on a free port, a raw HTTP/2 gRPC client for what real
  * clients never send (malformed frames, compressed flags, floods of pings), and condition waits.
  */
-import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Logger } from '../../base/logger.js';
 import { decodeGrpcMessage } from './grpc-wire.js';
 import { H2Server, type H2ServerOptions, type H2ServiceRegistration } from './h2-server.js';
@@ -79,10 +79,18 @@ export interface RawResult {
 
 /** One POST on an open session, the body written as given (in separate writes), read to the end. */
 export function rawCall(session: ClientHttp2Session, options: { path: string; body: readonly Buffer[]; headers?: OutgoingHttpHeaders }): Promise<RawResult> {
+  const req = session.request({
+    ':method': 'POST', ':path': options.path, 'content-type': 'application/grpc', te: 'trailers', ...options.headers,
+  });
+  const result = rawResponse(req);
+  for (const b of options.body) req.write(b);
+  req.end();
+  return result;
+}
+
+/** Collects a raw gRPC response: headers, body, trailers and the status wherever it came. */
+export function rawResponse(req: ClientHttp2Stream): Promise<RawResult> {
   return new Promise((resolve, reject) => {
-    const req = session.request({
-      ':method': 'POST', ':path': options.path, 'content-type': 'application/grpc', te: 'trailers', ...options.headers,
-    });
     let headers: IncomingHttpHeaders = {};
     let trailers: IncomingHttpHeaders = {};
     const chunks: Buffer[] = [];
@@ -98,8 +106,6 @@ export function rawCall(session: ClientHttp2Session, options: { path: string; bo
         message: decodeGrpcMessage(String(source['grpc-message'] ?? '')),
       });
     });
-    for (const b of options.body) req.write(b);
-    req.end();
   });
 }
 
