@@ -176,7 +176,6 @@ export class GrpcCall {
       this.#finish(code, details, trailers);
       this.#observer.noteWrite();
       this.stream.respond({ ...okHeaders, ...this.#trailers }, respondAndEnd);
-      this.stream.resume();
       return;
     }
     this.#finish(code, details, trailers);
@@ -204,6 +203,9 @@ export class GrpcCall {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
+    // The call is over: whatever the client still sends is read and dropped, so a stream that was paused
+    // for back-pressure cannot leave the client stuck on a closed window.
+    this.stream.resume();
   }
 
   #sendTrailers(): void {
@@ -218,7 +220,7 @@ export class GrpcCall {
   };
 
   #onData(chunk: Buffer): void {
-    if (this.#cancelled) return;
+    if (this.#cancelled || this.#statusSent) return;
     try {
       this.#reader.push(chunk, this.#deliver);
     } catch (err) {
@@ -228,7 +230,7 @@ export class GrpcCall {
   }
 
   #onEnd(): void {
-    if (this.#cancelled) return;
+    if (this.#cancelled || this.#statusSent) return;
     if (this.#reader.midMessage) {
       this.fail(GrpcCode.Internal, 'grpc: the request stream ended inside a message');
       return;

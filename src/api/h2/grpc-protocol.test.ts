@@ -88,6 +88,15 @@ const uploadDefinition = {
     responseSerialize: (v: PutResponse) => Buffer.from(PutResponse.encode(v).finish()),
     responseDeserialize: (b: Buffer) => PutResponse.decode(b),
   },
+  reject: {
+    path: '/etcdts.test.Upload/Reject',
+    requestStream: true,
+    responseStream: false,
+    requestSerialize: (v: PutRequest) => Buffer.from(PutRequest.encode(v).finish()),
+    requestDeserialize: (b: Buffer) => PutRequest.decode(b),
+    responseSerialize: (v: PutResponse) => Buffer.from(PutResponse.encode(v).finish()),
+    responseDeserialize: (b: Buffer) => PutResponse.decode(b),
+  },
 } as const;
 let uploadCall: ServerReadableStream<PutRequest, PutResponse> | undefined;
 const upload: H2ServiceRegistration = {
@@ -99,6 +108,16 @@ const upload: H2ServiceRegistration = {
       call.on('end', () => cb(null, PutResponse.fromPartial({ header: { revision: BigInt(values.length), raftTerm: BigInt(values.findIndex((v, i) => v !== i % 256) + 1) } })));
       // Reading starts only when the test adds a 'data' listener through `uploadCall`.
       call.once('resume', () => call.on('data', (r: PutRequest) => values.push(r.value[0] ?? -1)));
+    },
+    // Lets requests pile up unread until the call is held back by flow control, then answers while the
+    // client is still uploading.
+    reject: (call: ServerReadableStream<PutRequest, PutResponse>, cb: sendUnaryData<PutResponse>) => {
+      let answered = false;
+      call.on('readable', () => {
+        if (answered || call.readableLength < 16) return;
+        answered = true;
+        cb({ code: status.FAILED_PRECONDITION, details: 'no thanks' });
+      });
     },
   },
 };
@@ -249,6 +268,20 @@ test('a handler that does not read holds the client back: the server buffers a b
   new MessageReader({ maxBytes: 1000, encoding: 'identity' }).push(r.body, (m) => reply.push(PutResponse.decode(m)));
   assert.equal(reply[0]?.header?.revision, BigInt(count)); // every message arrived...
   assert.equal(reply[0]?.header?.raftTerm, 0n); // ...in order (no message out of place)
+});
+
+test('an early answer to an upload does not leave the client stuck on a closed window', async () => {
+  const req = session.request({ ':method': 'POST', ':path': '/etcdts.test.Upload/Reject', 'content-type': 'application/grpc', te: 'trailers' });
+  const response = rawResponse(req);
+  req.on('error', () => {});
+  const body = grpcFrame(PutRequest.encode(PutRequest.fromPartial({ key: Buffer.from('r'), value: Buffer.alloc(blobBytes) })).finish());
+  const closed = new Promise((resolve) => req.once('close', resolve));
+  for (let i = 0; i < 100 && !req.closed; i++) {
+    if (!req.write(body)) await Promise.race([closed, new Promise((resolve) => req.once('drain', resolve))]);
+  }
+  req.end();
+  const r = await response;
+  assert.deepEqual([r.status, r.message], [status.FAILED_PRECONDITION, 'no thanks']);
 });
 
 test('HTTP/1.1 and non-gRPC HTTP/2 on the same port reach the HTTP handler', async () => {
