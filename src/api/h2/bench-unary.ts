@@ -200,7 +200,7 @@ async function measureEtcdctlPerf(kind: 'h2' | 'grpc-js', load: string): Promise
   const rps = /Throughput is (\d+) writes\/s/.exec(output)?.[1] ?? /Throughput too low: (\d+)/.exec(output)?.[1];
   calls = Number(rps ?? 0) * 60;
   await server.close();
-  return { cpuUsPerCall: (cpu.user + cpu.system) / calls, callsPerSec: (calls / ms) * 1000, output: output.trim().split('\n').slice(-4).join(' | ') };
+  return { cpuUsPerCall: (cpu.user + cpu.system) / calls, callsPerSec: (calls / ms) * 1000, output: output.split(/[\r\n]+/).filter((l) => /PASS|FAIL|Slowest|Stddev/.test(l)).map((l) => l.replace(/.*?(PASS|FAIL|Slowest|Stddev)/, '$1')).join(' | ') };
 }
 
 function median(xs: readonly number[]): number {
