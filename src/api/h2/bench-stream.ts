@@ -51,7 +51,8 @@ const listenOptions = {
 
 type Kind = 'h2' | 'grpc-js';
 
-async function measure(kind: Kind, streams: number, messages: number): Promise<{ cpuUsPerMessage: number; messagesPerSec: number }> {
+async function measure(kind: Kind, load: { streams: number; messages: number }): Promise<{ cpuUsPerMessage: number; messagesPerSec: number }> {
+  const { streams, messages } = load;
   const server = kind === 'h2' ? new H2Server([streamingService()], listenOptions) : new GrpcServer([streamingService() as never], listenOptions);
   await server.listen(listenOptions.urls);
   const child = fork(fileURLToPath(import.meta.url), ['--client', String(server.boundPorts[0])]);
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
   for (let round = 1; round <= Number(values.rounds); round++) {
     const line: string[] = [];
     for (const kind of ['h2', 'grpc-js'] as const) {
-      const r = await measure(kind, streams, messages);
+      const r = await measure(kind, { streams, messages });
       line.push(`${kind} ${r.cpuUsPerMessage.toFixed(1)} us/msg ${Math.round(r.messagesPerSec)} msgs/s`);
     }
     console.log(`round ${round}: ${line.join(' | ')}`);

@@ -159,8 +159,9 @@ function rawClient(port: string, channels: number): LoadClient {
 }
 
 /** The client process: runs batches of calls on request and reports their wall time. */
-function runClient(kind: ClientKind, port: string, channels: number, inflight: number): void {
-  const client = kind === 'raw' ? rawClient(port, channels) : grpcJsClient(port, channels);
+function runClient(options: { kind: ClientKind; port: string; channels: number; inflight: number }): void {
+  const { port, channels, inflight } = options;
+  const client = options.kind === 'raw' ? rawClient(port, channels) : grpcJsClient(port, channels);
   process.on('message', (m: { calls: number }) => {
     if (m.calls === 0) {
       client.close();
@@ -245,7 +246,9 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === '--client') {
-  runClient(process.argv[3] === 'raw' ? 'raw' : 'grpc-js', process.argv[4] ?? '', Number(process.argv[5]), Number(process.argv[6]));
+  runClient({
+    kind: process.argv[3] === 'raw' ? 'raw' : 'grpc-js', port: process.argv[4] ?? '', channels: Number(process.argv[5]), inflight: Number(process.argv[6]),
+  });
 } else {
   await main();
 }

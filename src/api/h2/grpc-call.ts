@@ -19,6 +19,13 @@ export interface CallListener {
 
 export type CancelReason = 'cancelled' | 'deadline' | 'protocol';
 
+/** How a call ends: a gRPC code, its message, and any trailing metadata as headers. */
+export interface CallStatus {
+  readonly code: GrpcCode;
+  readonly details: string;
+  readonly trailers?: OutgoingHttpHeaders | undefined;
+}
+
 /** The connection's view of its calls: Go forgives the client's pings after each server write. */
 export interface CallObserver {
   noteWrite(): void;
@@ -45,7 +52,8 @@ function ignoreError(): void {
 }
 
 /** The trailers for a status; Metadata-derived headers, when given, travel in the same block. */
-function statusTrailers(code: GrpcCode, details: string, extra: OutgoingHttpHeaders | undefined): OutgoingHttpHeaders {
+function statusTrailers(status: CallStatus): OutgoingHttpHeaders {
+  const { code, details, trailers: extra } = status;
   if (code === GrpcCode.OK && details === '' && extra === undefined) return okTrailers;
   const trailers: OutgoingHttpHeaders = extra === undefined ? {} : { ...extra };
   trailers['grpc-status'] = String(code);
@@ -54,10 +62,10 @@ function statusTrailers(code: GrpcCode, details: string, extra: OutgoingHttpHead
 }
 
 /** Answers a stream with a status and nothing else (the trailers-only form), for calls refused up front. */
-export function refuseStream(stream: ServerHttp2Stream, code: GrpcCode, details: string): void {
+export function refuseStream(stream: ServerHttp2Stream, status: CallStatus): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
   stream.on('error', ignoreError);
-  const headers: OutgoingHttpHeaders = { ...okHeaders, ...statusTrailers(code, details, undefined) };
+  const headers: OutgoingHttpHeaders = { ...okHeaders, ...statusTrailers(status) };
   stream.respond(headers, respondAndEnd);
   // The request body, if any, is of no interest; reading it lets the stream close normally.
   stream.resume();
@@ -157,7 +165,7 @@ export class GrpcCall {
   sendUnaryResponse(payload: Uint8Array, trailers?: OutgoingHttpHeaders): void {
     if (this.#statusSent || !this.#writable()) return;
     this.sendHeaders();
-    this.#finish(GrpcCode.OK, '', trailers);
+    this.#finish({ code: GrpcCode.OK, details: '', trailers });
     const framed = frameMessage(payload);
     if (Buffer.isBuffer(framed)) {
       this.stream.end(framed);
@@ -170,15 +178,15 @@ export class GrpcCall {
   }
 
   /** Ends the call with a status. Before any header went out this is a trailers-only response. */
-  sendStatus(code: GrpcCode, details: string, trailers?: OutgoingHttpHeaders): void {
+  sendStatus(status: CallStatus): void {
     if (this.#statusSent || !this.#writable()) return;
     if (!this.stream.headersSent) {
-      this.#finish(code, details, trailers);
+      this.#finish(status);
       this.#observer.noteWrite();
       this.stream.respond({ ...okHeaders, ...this.#trailers }, respondAndEnd);
       return;
     }
-    this.#finish(code, details, trailers);
+    this.#finish(status);
     this.stream.end();
   }
 
@@ -196,9 +204,9 @@ export class GrpcCall {
     return !this.stream.destroyed && !this.stream.closed && !this.stream.writableEnded;
   }
 
-  #finish(code: GrpcCode, details: string, trailers: OutgoingHttpHeaders | undefined): void {
+  #finish(status: CallStatus): void {
     this.#statusSent = true;
-    this.#trailers = statusTrailers(code, details, trailers);
+    this.#trailers = statusTrailers(status);
     if (this.#timer !== null) {
       clearTimeout(this.#timer);
       this.#timer = null;
@@ -240,14 +248,14 @@ export class GrpcCall {
 
   /** Refuses the call (bad input, a protocol error) and tells the handler to stop. */
   fail(code: GrpcCode, details: string): void {
-    this.sendStatus(code, details);
+    this.sendStatus({ code, details });
     this.#cancel('protocol');
   }
 
   #onDeadline(): void {
     this.#timer = null;
     if (this.#statusSent) return;
-    this.sendStatus(GrpcCode.DeadlineExceeded, 'context deadline exceeded');
+    this.sendStatus({ code: GrpcCode.DeadlineExceeded, details: 'context deadline exceeded' });
     this.#cancel('deadline');
   }
 

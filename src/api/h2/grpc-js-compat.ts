@@ -5,7 +5,6 @@
  * for trailers, and emit('error', {code, details}) to fail a call.
  */
 import { EventEmitter } from 'node:events';
-import type { OutgoingHttpHeaders } from 'node:http2';
 import { Duplex, Readable, Writable } from 'node:stream';
 import {
   Metadata,
@@ -15,7 +14,7 @@ import {
 } from '@grpc/grpc-js';
 import { GrpcCode } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
-import type { CallListener, GrpcCall } from './grpc-call.js';
+import type { CallListener, CallStatus, GrpcCall } from './grpc-call.js';
 
 /** The part of a generated grpc-js method definition we use (ts-proto's shape). */
 export interface MethodDefinitionLike {
@@ -53,18 +52,12 @@ function requestMetadata(call: GrpcCall): Metadata {
   return md;
 }
 
-interface Status {
-  code: GrpcCode;
-  details: string;
-  trailers: OutgoingHttpHeaders | undefined;
-}
-
 function isGrpcCode(code: unknown): code is GrpcCode {
   return typeof code === 'number' && Number.isInteger(code) && code >= 0 && code <= 16;
 }
 
 /** grpc-js's serverErrorToStatus: an integer code and string details win, else UNKNOWN with the message. */
-export function errorToStatus(err: unknown, trailer?: Metadata | null): Status {
+export function errorToStatus(err: unknown, trailer?: Metadata | null): CallStatus {
   const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown; details?: unknown; message?: unknown; metadata?: unknown };
   const md = trailer ?? (e.metadata instanceof Metadata ? e.metadata : undefined);
   const message = typeof e.message === 'string' ? e.message : 'Unknown Error';
@@ -107,21 +100,21 @@ class CallContext {
     this.core.sendHeaders(md.toHttp2Headers());
   }
 
-  sendStatus(status: Status): void {
-    this.core.sendStatus(status.code, status.details, status.trailers);
+  sendStatus(status: CallStatus): void {
+    this.core.sendStatus(status);
   }
 
   /** A handler that throws is a bug in us; the client gets UNKNOWN as grpc-js answers, the log gets the stack. */
   handlerThrew(err: unknown): void {
     this.method.log.error('gRPC handler threw', { method: this.method.path, error: String((err as Error)?.stack ?? err) });
-    this.core.sendStatus(GrpcCode.Unknown, 'Unknown error');
+    this.core.sendStatus({ code: GrpcCode.Unknown, details: 'Unknown error' });
   }
 
   serialize(value: unknown): Uint8Array | null {
     try {
       return this.method.serialize(value);
     } catch (err) {
-      this.core.sendStatus(GrpcCode.Internal, `grpc: error while marshaling: ${errorText(err)}`);
+      this.core.sendStatus({ code: GrpcCode.Internal, details: `grpc: error while marshaling: ${errorText(err)}` });
       return null;
     }
   }
@@ -210,7 +203,7 @@ class UnaryCall extends EventEmitter implements CallListener {
 /** What the writing side of ServerWritableStream and ServerDuplexStream share. */
 class ResponseWriter {
   readonly #ctx: CallContext;
-  #pending: Status = { code: GrpcCode.OK, details: '', trailers: undefined };
+  #pending: CallStatus = { code: GrpcCode.OK, details: '' };
   #trailing: Metadata | null = null;
 
   constructor(ctx: CallContext) {

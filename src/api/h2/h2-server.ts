@@ -274,7 +274,7 @@ export class H2Server {
     const path = headers[':path'] ?? '';
     const method = this.#methods.get(path);
     if (method === undefined) {
-      refuseStream(stream, GrpcCode.Unimplemented, this.#unknownMethodText(path));
+      refuseStream(stream, { code: GrpcCode.Unimplemented, details: this.#unknownMethodText(path) });
       return;
     }
     const guard = stream.session === undefined ? undefined : this.#sessions.get(stream.session);
@@ -286,7 +286,7 @@ export class H2Server {
     const encoding = parseEncoding(encodingHeader);
     if (encoding === undefined) {
       const text = `grpc: Decompressor is not installed for grpc-encoding ${JSON.stringify(encodingHeader)}`;
-      refuseStream(stream, GrpcCode.Unimplemented, text);
+      refuseStream(stream, { code: GrpcCode.Unimplemented, details: text });
       return;
     }
     let timeoutMs = Infinity;
@@ -295,7 +295,7 @@ export class H2Server {
       if (timeout !== undefined) timeoutMs = parseGrpcTimeout(timeout);
     } catch (err) {
       assert(err instanceof GrpcStatusError, 'parseGrpcTimeout throws only GrpcStatusError');
-      refuseStream(stream, err.code, err.details);
+      refuseStream(stream, { code: err.code, details: err.details });
       return;
     }
     const call = new GrpcCall(stream, headers, { receiveBytesMax: this.#receiveBytesMax, encoding, timeoutMs, observer: guard });
