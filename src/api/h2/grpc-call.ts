@@ -212,8 +212,9 @@ export class GrpcCall {
       this.#timer = null;
     }
     // The call is over: whatever the client still sends is read and dropped, so a stream that was paused
-    // for back-pressure cannot leave the client stuck on a closed window.
-    this.stream.resume();
+    // for back-pressure cannot leave the client stuck on a closed window. (A flowing stream needs nothing:
+    // resume() would cost a tick per call.)
+    if (this.stream.readableFlowing !== true) this.stream.resume();
   }
 
   #sendTrailers(): void {

@@ -1,7 +1,15 @@
 /**
  * The client port: gRPC (our own server over node:http2) and HTTP (gateway, /health, /metrics, /version)
  * on the same URLs, as etcd serves them. A drop-in for src/api/grpc/grpc-server.ts's GrpcServer: same
- * registrations, same options, same listen/close/boundPorts.
+ * registrations, same options, same listen/close/boundPorts:
+ *
+ *   const server = new H2Server([kvService(api, log), ...], { urls, requestBytesMax, maxConcurrentStreams,
+ *     keepaliveMinTimeMs, keepaliveIntervalMs, keepaliveTimeoutMs, log, httpHandler });
+ *   await server.listen(urls);   // server.boundPorts: one port per URL (port 0 picks one)
+ *   await server.close(graceMs); // GOAWAY, in-flight calls finish until graceMs, then connections are cut
+ *
+ * gRPC is any HTTP/2 request whose content-type is application/grpc[+proto|;...]; everything else (HTTP/1.1,
+ * other HTTP/2 requests) goes to httpHandler, a plain (req, res) handler (default: 404).
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, {
