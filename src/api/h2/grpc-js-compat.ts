@@ -46,6 +46,8 @@ export function methodKind(def: Pick<MethodDefinitionLike, 'requestStream' | 're
 const transportHeaders = ['grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'accept-encoding', 'te', 'content-type'];
 const objectModeHighWaterMark = 16;
 
+type WriteDone = (err?: Error | null) => void;
+
 function requestMetadata(call: GrpcCall): Metadata {
   const md = Metadata.fromHttp2Headers(call.headers);
   for (const h of transportHeaders) md.remove(h);
@@ -229,6 +231,20 @@ class ResponseWriter {
     this.#ctx.core.sendMessages(payloads, done);
   }
 
+  #corked = false;
+
+  /** Corks the stream until the end of this turn: a burst of writes (a txn's watch events) leaves as one
+   * _writev, one gRPC DATA write, instead of a first lone message and then the rest. */
+  corkTurn(stream: Writable): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    stream.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      stream.uncork();
+    });
+  }
+
   setTrailing(metadata: unknown): void {
     if (metadata instanceof Metadata) this.#trailing = metadata;
   }
@@ -288,6 +304,10 @@ class ServerStreamCall extends Writable implements CallListener {
   override _final(done: (err?: Error | null) => void): void {
     done();
     this.#writer.final();
+  }
+  override write(chunk: unknown, encoding?: BufferEncoding | WriteDone, done?: WriteDone): boolean {
+    this.#writer.corkTurn(this);
+    return typeof encoding === 'function' ? super.write(chunk, encoding) : super.write(chunk, encoding ?? 'utf8', done);
   }
   /** As grpc-js: the argument is trailing metadata, not a last message. */
   override end(metadata?: unknown): this {
@@ -425,6 +445,10 @@ class BidiCall extends Duplex implements CallListener {
   override _final(done: (err?: Error | null) => void): void {
     done();
     this.#writer.final();
+  }
+  override write(chunk: unknown, encoding?: BufferEncoding | WriteDone, done?: WriteDone): boolean {
+    this.#writer.corkTurn(this);
+    return typeof encoding === 'function' ? super.write(chunk, encoding) : super.write(chunk, encoding ?? 'utf8', done);
   }
   override end(metadata?: unknown): this {
     this.#writer.setTrailing(metadata);

@@ -47,7 +47,10 @@ const watch: H2ServiceRegistration = {
   implementation: {
     watch: (call: ServerDuplexStream<WatchRequest, WatchResponse>) => {
       call.on('cancelled', () => seen.cancelled.push('watch'));
-      call.on('data', () => call.write(WatchResponse.fromPartial({ created: true })));
+      call.on('data', (r: WatchRequest) => {
+        const burst = r.requestUnion?.$case === 'createRequest' && r.requestUnion.value.key.toString() === 'burst' ? 5 : 1;
+        for (let i = 0; i < burst; i++) call.write(WatchResponse.fromPartial({ created: true, watchId: BigInt(i) }));
+      });
     },
   },
 };
@@ -282,6 +285,24 @@ test('an early answer to an upload does not leave the client stuck on a closed w
   req.end();
   const r = await response;
   assert.deepEqual([r.status, r.message], [status.FAILED_PRECONDITION, 'no thanks']);
+});
+
+test('writes made in one turn leave together: five messages, one DATA frame', async () => {
+  const req = session.request({ ':method': 'POST', ':path': '/etcdserverpb.Watch/Watch', 'content-type': 'application/grpc', te: 'trailers' });
+  req.on('error', () => {});
+  const chunks: Buffer[] = [];
+  const ids: bigint[] = [];
+  const reader = new MessageReader({ maxBytes: 1000, encoding: 'identity' });
+  const five = new Promise<void>((resolve) => req.on('data', (c: Buffer) => {
+    chunks.push(c);
+    reader.push(c, (m) => ids.push(WatchResponse.decode(m).watchId));
+    if (ids.length === 5) resolve();
+  }));
+  req.write(grpcFrame(WatchRequest.encode(WatchRequest.fromPartial({ requestUnion: { $case: 'createRequest', value: { key: Buffer.from('burst') } } })).finish()));
+  await five;
+  assert.deepEqual(ids, [0n, 1n, 2n, 3n, 4n]);
+  assert.equal(chunks.length, 1);
+  req.close();
 });
 
 test('HTTP/1.1 and non-gRPC HTTP/2 on the same port reach the HTTP handler', async () => {
