@@ -14,7 +14,9 @@ import { clusterService, kvService, maintenanceService } from '../api/grpc/servi
 import { leaseService } from '../api/grpc/lease-service.js';
 import { Lessor } from '../lease/lessor.js';
 import { LeaseApplier } from './apply/lease-apply.js';
-import { GrpcServer } from '../api/grpc/grpc-server.js';
+import { H2Server } from '../api/h2/h2-server.js';
+import { createHttpHandler } from '../api/http/http-handler.js';
+import { ServerMetrics } from './metrics.js';
 import { watchService } from '../api/grpc/watch-service.js';
 import { effectiveProgressIntervalMs } from '../watch/limits.js';
 import { WatchableStore } from '../watch/watchable-store.js';
@@ -177,6 +179,8 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     ? recoverExisting(cfg, log, snapshotter)
     : cfg.initialClusterState === 'existing' ? await joinExisting(cfg, log) : bootstrapNew(cfg, log);
   let watchable: WatchableStore | null = null;
+  const metrics = new ServerMetrics();
+  let lastLead = 0n;
   let transportRef: PeerTransport | null = null;
   let endMember: (outcome: { code: number; reason: string }) => void = () => {};
   const ended = new Promise<{ code: number; reason: string }>((resolve) => {
@@ -219,7 +223,10 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     },
     snapDir: d.snap,
     // Watchers catch up at once from the replaced store's history rather than at the next write.
-    onRestored: () => watchable?.resync(),
+    onRestored: () => {
+      watchable?.resync();
+      metrics.snapshotReceived.inc({ From: idToHex(raftNode?.lead ?? 0n) });
+    },
     leases: new LeaseApplier({ lessor, store }),
     // etcd promotes the lessor once the leader has applied everything up to its own first entry.
     onEmptyEntry: (e) => {
@@ -233,7 +240,10 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     log: rootLog.child('rafthttp'),
     onMessage: (m) => raftNode?.step(m),
     onUnreachable: (peer) => raftNode?.withRawNode((rn) => rn.reportUnreachable(peer)),
-    onSnapshotStatus: (peer, status) => raftNode?.withRawNode((rn) => rn.reportSnapshot(peer, status)),
+    onSnapshotStatus: (peer, status) => {
+      if (status === 'finish') metrics.snapshotSent.inc({ To: idToHex(peer) });
+      raftNode?.withRawNode((rn) => rn.reportSnapshot(peer, status));
+    },
     onRemoved: (byPeer) => {
       log.warn('the member has been permanently removed from the cluster', { 'reported-by': idToHex(byPeer) });
       endMember({ code: 0, reason: 'removed from the cluster' });
@@ -263,6 +273,10 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     acceptForwardedProposal: (data) => server.acceptForwardedProposal(data),
     events: {
       onSoftState: (ss, term) => {
+        metrics.hasLeader.set(ss.lead === 0n ? 0 : 1);
+        metrics.isLeader.set(ss.role === StateRole.Leader ? 1 : 0);
+        if (ss.lead !== 0n && ss.lead !== lastLead) metrics.leaderChanges.inc();
+        lastLead = ss.lead;
         server.onLeaderChange(ss.lead);
         if (ss.role !== StateRole.Leader) lessor.demote();
         if (ss.lead !== 0n) rootLog.child('raft').info(`raft.node: ${idToHex(rec.memberId)} elected leader ${idToHex(ss.lead)} at term ${term}`);
@@ -294,7 +308,17 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     store: watchable, header: (rev) => server.header(rev), requestBytesMax: cfg.requestBytesMax,
     progressIntervalMs: progress.intervalMs, log: rootLog.child('v3rpc'),
   });
-  const grpc = new GrpcServer(
+  const httpHandler = createHttpHandler({
+    metrics: metrics.registry,
+    health: {
+      healthy: async () => {
+        if (!raftNode || raftNode.lead === 0n) return false;
+        await server.reads.waitLinearizable();
+        return true;
+      },
+    },
+  });
+  const grpc = new H2Server(
     [
       kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')),
       clusterService(server, rootLog.child('v3rpc')), leaseService(server, rootLog.child('v3rpc')), watch,
@@ -302,7 +326,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     {
       urls: cfg.listenClientUrls, requestBytesMax: cfg.requestBytesMax, maxConcurrentStreams: cfg.maxConcurrentStreams,
       keepaliveMinTimeMs: cfg.grpcKeepaliveMinTimeMs, keepaliveIntervalMs: cfg.grpcKeepaliveIntervalMs,
-      keepaliveTimeoutMs: cfg.grpcKeepaliveTimeoutMs, log: rootLog.child('embed'),
+      keepaliveTimeoutMs: cfg.grpcKeepaliveTimeoutMs, log: rootLog.child('embed'), httpHandler,
     },
   );
   await grpc.listen(cfg.listenClientUrls);

@@ -27,6 +27,8 @@ import { GrpcCall, refuseStream } from './grpc-call.js';
 import { methodKind, serveCall, type BoundMethod, type MethodDefinitionLike } from './grpc-js-compat.js';
 import { GrpcStatusError, parseEncoding, parseGrpcTimeout } from './grpc-wire.js';
 import { SessionGuard, type KeepaliveOptions } from './session-policy.js';
+import type { Duplex } from 'node:stream';
+import { listenWithAuthorityFix, type AuthorityFixListener } from '../h2-authority/authority-front.js';
 
 /** etcd lets a request's gRPC frame exceed --max-request-bytes by this much; the server checks the rest. */
 const grpcOverheadBytes = 512 * 1024;
@@ -98,6 +100,7 @@ export class H2Server {
   readonly #h2Compat: http2.Http2Server;
   readonly #h1: http.Server;
   readonly #listeners: NetServer[] = [];
+  readonly #fronts: AuthorityFixListener[] = [];
   readonly #boundPorts: number[] = [];
   readonly #sessions = new Map<Http2Session, SessionGuard>();
   /** HTTP/1 connections and how many requests each has in flight. */
@@ -149,6 +152,10 @@ export class H2Server {
       const secure = url.protocol === 'https:';
       if (!secure && url.protocol !== 'http:') throw new Error(`unsupported client URL scheme ${JSON.stringify(url.protocol)} in ${url.href}`);
       if (secure && this.#tls === undefined) throw new Error(`client URL ${url.href} needs TLS certificates`);
+      if (!secure) {
+        await this.#listenThroughAuthorityFront(url);
+        continue;
+      }
       const listener = createClientListener({
         ...(secure && this.#tls !== undefined ? { tls: this.#tls } : {}),
         prefaceTimeoutMs,
@@ -169,7 +176,10 @@ export class H2Server {
    */
   async close(graceMs: number): Promise<void> {
     this.#closing = true;
-    const listenersClosed = this.#listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve())));
+    const listenersClosed = [
+      ...this.#listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))),
+      ...this.#fronts.map((f) => f.close({ graceMs })),
+    ];
     for (const session of this.#sessions.keys()) session.close();
     for (const [socket, inFlight] of this.#h1Sockets) if (inFlight === 0) socket.end();
     if (!this.#idle()) {
@@ -227,6 +237,27 @@ export class H2Server {
         log: this.#log,
       });
     }
+  }
+
+  /**
+   * Plaintext URLs are accepted by the authority front: Go clients of etcd may send an :authority that
+   * Node's HTTP/2 refuses; the front repairs it (or hands the socket over untouched) and passes every
+   * connection on, HTTP/1.1 ones marked with alpnProtocol = false.
+   */
+  async #listenThroughAuthorityFront(url: URL): Promise<void> {
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const sink = {
+      injectConnection: (connection: Duplex): void => {
+        const http1 = (connection as Duplex & { alpnProtocol?: string | false }).alpnProtocol === false;
+        this.#onConnection(connection as Socket, http1 ? 'http/1.1' : 'h2');
+      },
+    };
+    const front = await listenWithAuthorityFix(sink, { host, port: url.port === '' ? 2379 : Number(url.port) });
+    this.#fronts.push(front);
+    const address = front.address();
+    const port = typeof address === 'object' && address !== null ? address.port : Number(url.port);
+    this.#boundPorts.push(port);
+    this.#log.info('serving client traffic insecurely; this is strongly discouraged!', { address: `${url.hostname}:${port}` });
   }
 
   #onConnection(socket: Socket, protocol: ClientProtocol): void {

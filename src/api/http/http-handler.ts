@@ -1,0 +1,59 @@
+/**
+ * The HTTP endpoints etcd serves beside gRPC on the client port: /health, /version and /metrics (the
+ * Prometheus text format, from prom-client). The /v3 JSON gateway comes later; other paths answer 404.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { Registry } from 'prom-client';
+import { clusterVersion, etcdApiVersion } from '../../base/version.js';
+
+export interface HealthSource {
+  /** Resolves true when the member has a leader and can serve a linearizable read. */
+  healthy(): Promise<boolean>;
+}
+
+type Req = IncomingMessage | Http2ServerRequest;
+type Res = ServerResponse | Http2ServerResponse;
+
+/** etcd answers every HTTP request with these. */
+function corsHeaders(res: Res): void {
+  res.setHeader('Access-Control-Allow-Headers', 'accept, content-type, authorization');
+  res.setHeader('Access-Control-Allow-Methods', 'POST, GET, OPTIONS, PUT, DELETE');
+  res.setHeader('Access-Control-Allow-Origin', '*');
+}
+
+function send(res: Res, status: number, contentType: string, body: string): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', contentType);
+  res.end(body);
+}
+
+export function createHttpHandler(options: { health: HealthSource; metrics: Registry }): (req: Req, res: Res) => void {
+  return (req, res) => {
+    corsHeaders(res);
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(res, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n');
+      return;
+    }
+    switch (path) {
+      case '/version':
+        send(res, 200, 'application/json', JSON.stringify({ etcdserver: etcdApiVersion, etcdcluster: clusterVersion }));
+        return;
+      case '/health':
+        options.health.healthy().then(
+          (ok) => send(res, ok ? 200 : 503, 'text/plain; charset=utf-8', JSON.stringify({ health: String(ok) })),
+          () => send(res, 503, 'text/plain; charset=utf-8', JSON.stringify({ health: 'false' })),
+        );
+        return;
+      case '/metrics':
+        options.metrics.metrics().then(
+          (text) => send(res, 200, options.metrics.contentType, text),
+          (err: unknown) => send(res, 500, 'text/plain; charset=utf-8', String(err)),
+        );
+        return;
+      default:
+        send(res, 404, 'text/plain; charset=utf-8', '404 page not found\n');
+    }
+  };
+}
