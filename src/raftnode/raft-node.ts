@@ -95,6 +95,7 @@ export class RaftNode {
   #installing = false;
   #sentEarly = false;
   #appliedTerm = 0;
+  #committedIndex = 0;
   #appliedIndex: number;
   #snapshotIndex: number;
   #term = 0;
@@ -110,6 +111,10 @@ export class RaftNode {
 
   get appliedIndex(): number {
     return this.#appliedIndex;
+  }
+  /** The highest index known committed (from the last persisted hard state). */
+  get committedIndex(): number {
+    return this.#committedIndex;
   }
   get term(): number {
     return this.#term;
@@ -265,7 +270,10 @@ export class RaftNode {
   /** Before the Ready's writes are durable: state changes, and a leader's messages. */
   #beginReady(rd: Ready): void {
     if (rd.softState) this.#noteSoftState(rd.softState, rd.hardState?.term ?? this.#term);
-    if (rd.hardState) this.#term = rd.hardState.term;
+    if (rd.hardState) {
+      this.#term = rd.hardState.term;
+      this.#committedIndex = rd.hardState.commit;
+    }
     // A leader's messages (appends, heartbeats) do not depend on its own disk write; sending first
     // overlaps the follower round trip with our fsync.
     this.#sentEarly = this.#role === StateRole.Leader;

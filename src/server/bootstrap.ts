@@ -326,7 +326,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     {
       urls: cfg.listenClientUrls, requestBytesMax: cfg.requestBytesMax, maxConcurrentStreams: cfg.maxConcurrentStreams,
       keepaliveMinTimeMs: cfg.grpcKeepaliveMinTimeMs, keepaliveIntervalMs: cfg.grpcKeepaliveIntervalMs,
-      keepaliveTimeoutMs: cfg.grpcKeepaliveTimeoutMs, log: rootLog.child('embed'), httpHandler,
+      keepaliveTimeoutMs: cfg.grpcKeepaliveTimeoutMs, log: rootLog.child('embed'), httpHandler, authorityFront: true,
     },
   );
   await grpc.listen(cfg.listenClientUrls);

@@ -75,6 +75,9 @@ export interface EtcdServerOptions {
 
 type RequestBody = NonNullable<RaftRequest['request']>;
 
+/** etcd's limit on committed-but-not-applied entries before proposals are refused. */
+const maxGapBetweenApplyAndCommitIndex = 5000;
+
 export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   readonly #o: EtcdServerOptions;
   readonly #ids: RequestIdGenerator;
@@ -378,6 +381,8 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     const data = RaftRequest.encode({ id, request: body, deadlineUnixMs: BigInt(Math.floor(deadlineMs)) }).finish();
     if (data.length > this.#o.requestBytesMax) throw new EtcdError('RequestTooLarge');
     const raft = this.#raftNode();
+    // etcd refuses new work while apply lags far behind commit, rather than queue without bound.
+    if (raft.committedIndex - raft.appliedIndex > maxGapBetweenApplyAndCommitIndex) throw new EtcdError('TooManyRequests');
     if (raft.lead === 0n) await this.#waitForLeader(deadlineMs);
     if (Date.now() >= deadlineMs) throw new EtcdError('Timeout');
     const result = this.#o.waits.register<T>(id);

@@ -68,6 +68,11 @@ export interface H2ServerOptions {
   readonly httpHandler?: HttpHandler;
   /** Whether clients may ping while they have no call open. etcd (and this default): false. */
   readonly keepalivePermitWithoutStream?: boolean;
+  /**
+   * Accept plaintext connections through the authority front (src/api/h2-authority), which repairs the
+   * :authority some Go clients send. A connection is handed to this server with its first request.
+   */
+  readonly authorityFront?: boolean;
   /** Certificates for https:// URLs; ALPN then picks h2 or http/1.1. */
   readonly tls?: TlsOptions;
 }
@@ -101,6 +106,7 @@ export class H2Server {
   readonly #h1: http.Server;
   readonly #listeners: NetServer[] = [];
   readonly #fronts: AuthorityFixListener[] = [];
+  readonly #authorityFront: boolean;
   readonly #boundPorts: number[] = [];
   readonly #sessions = new Map<Http2Session, SessionGuard>();
   /** HTTP/1 connections and how many requests each has in flight. */
@@ -119,6 +125,7 @@ export class H2Server {
       permitWithoutStream: options.keepalivePermitWithoutStream ?? false,
     };
     this.#tls = options.tls;
+    this.#authorityFront = options.authorityFront ?? false;
     this.#httpHandler = options.httpHandler ?? notFound;
     for (const s of services) this.#register(s);
     this.#h2 = http2.createServer({
@@ -152,7 +159,7 @@ export class H2Server {
       const secure = url.protocol === 'https:';
       if (!secure && url.protocol !== 'http:') throw new Error(`unsupported client URL scheme ${JSON.stringify(url.protocol)} in ${url.href}`);
       if (secure && this.#tls === undefined) throw new Error(`client URL ${url.href} needs TLS certificates`);
-      if (!secure) {
+      if (!secure && this.#authorityFront) {
         await this.#listenThroughAuthorityFront(url);
         continue;
       }
