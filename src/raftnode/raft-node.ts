@@ -23,6 +23,8 @@ export interface RaftWal {
 
 export interface RaftSnapshotter {
   save(snapshot: Snapshot): void;
+  /** Deletes all but the newest `keep` snapshot files. */
+  purge(keep: number): string[];
 }
 
 /** Raft's in-memory copy of the stable log (MemoryStorage), kept in step with the WAL. */
@@ -80,6 +82,8 @@ export interface RaftNodeOptions {
   readonly appliedIndex: number;
   readonly snapshotIndex: number;
   readonly snapshotTerm?: number;
+  /** etcd's --max-snapshots: snapshot files kept (0: all). */
+  readonly maxSnapshots: number;
   /** Filters proposals forwarded by followers before they reach the log (late ones are dropped). */
   readonly acceptForwardedProposal?: (data: Uint8Array) => boolean;
   /** etcd's --unsafe-no-fsync: never wait for the disk (loses acknowledged writes on power loss). */
@@ -306,6 +310,7 @@ export class RaftNode {
     const meta: Snapshot = { data: new Uint8Array(0), metadata: snapshot.metadata };
     o.snapshotter.save(meta);
     o.wal.saveSnapshotMarker({ index: snapshot.metadata.index, term: snapshot.metadata.term });
+    if (o.maxSnapshots > 0) o.snapshotter.purge(o.maxSnapshots);
     o.logStore.applySnapshot(meta);
     this.#appliedIndex = snapshot.metadata.index;
     this.#appliedTerm = snapshot.metadata.term;
@@ -372,6 +377,7 @@ export class RaftNode {
     const snap = o.logStore.createSnapshot(index, { confState, data: new Uint8Array(0) });
     o.snapshotter.save(snap);
     o.wal.saveSnapshotMarker({ index, term: snap.metadata.term });
+    if (o.maxSnapshots > 0) o.snapshotter.purge(o.maxSnapshots);
     this.#snapshotIndex = index;
     const compactTo = index - o.catchUpEntries;
     if (compactTo > o.logStore.firstIndex()) o.logStore.compact(compactTo);

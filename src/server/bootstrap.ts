@@ -269,7 +269,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     id: rec.memberId, rawNode, logStore: rec.storage, wal: rec.wal, snapshotter, transport,
     stateMachine: applier, log: rootLog.child('raft'), tickMs: cfg.heartbeatMs,
     snapshotCount: cfg.snapshotCount, catchUpEntries: cfg.snapshotCatchUpEntries,
-    appliedIndex: snapshotIndex, snapshotIndex, snapshotTerm: rec.snapshot?.metadata.term ?? 0, unsafeNoFsync: cfg.unsafeNoFsync,
+    appliedIndex: snapshotIndex, snapshotIndex, snapshotTerm: rec.snapshot?.metadata.term ?? 0, maxSnapshots: cfg.maxSnapshots, unsafeNoFsync: cfg.unsafeNoFsync,
     acceptForwardedProposal: (data) => server.acceptForwardedProposal(data),
     events: {
       onSoftState: (ss, term) => {
