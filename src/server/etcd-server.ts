@@ -137,7 +137,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
       clusterId: this.#o.membership.clusterId,
       memberId: this.#o.memberId,
       revision: BigInt(revision ?? this.#o.store.rev()),
-      raftTerm: BigInt(raft.appliedTerm),
+      raftTerm: BigInt(this.#reportedTerm(raft)),
     };
   }
 
@@ -191,7 +191,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
       dbSize: BigInt(this.#o.store.dbSizeBytes()),
       leader: raft.lead,
       raftIndex: BigInt(raft.rawNode.status().hardState.commit),
-      raftTerm: BigInt(raft.appliedTerm),
+      raftTerm: BigInt(this.#reportedTerm(raft)),
       raftAppliedIndex: BigInt(raft.appliedIndex),
       errors: [],
       dbSizeInUse: BigInt(this.#o.store.dbSizeInUseBytes()),
@@ -415,6 +415,15 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
 
   #withHeader<T extends { header?: ResponseHeader | undefined }>(res: T): T {
     return { ...res, header: this.header(Number(res.header?.revision ?? this.#o.store.rev())) };
+  }
+
+  /**
+   * The term in headers and Status: with a leader known, the current term (so a Status naming a new
+   * leader names its term too); without one, the term of the last applied entry, which a member cut off
+   * from the cluster does not raise by campaigning (as etcd reports it).
+   */
+  #reportedTerm(raft: RaftNode): number {
+    return raft.lead !== 0n ? raft.term : raft.appliedTerm;
   }
 
   /** etcd 3.4: a learner serves only Status and serializable reads. */
