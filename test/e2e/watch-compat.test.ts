@@ -206,6 +206,8 @@ test('raw gRPC: etcd 3.4 ids, duplicate and empty-range refusals, filters, prev_
       await w.waitFor(caughtUp, 'the history of watchers 1-3');
       w.cancel(77n);
       w.cancel(5n);
+      // etcd handles a cancel asynchronously: writing before its answer arrives races with it.
+      await w.waitFor((rs) => rs.some((r) => r.watchId === 5n && r.canceled && !r.created), 'the cancel of watcher 5');
       const rev = await currentRevision(side);
       await side.rpc.txn({ success: [
         { request: { $case: 'requestPut', value: { key: k('foo'), value: k('t1') } } },
