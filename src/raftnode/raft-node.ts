@@ -96,7 +96,8 @@ export class RaftNode {
   #scheduled = false;
   #stopped = false;
   #snapshotting = false;
-  #installing = false;
+  /** A Ready is being finished asynchronously (a WAL sync or a snapshot install): no new Ready until it is. */
+  #busy = false;
   #sentEarly = false;
   #appliedTerm = 0;
   #committedIndex = 0;
@@ -198,7 +199,7 @@ export class RaftNode {
   }
 
   #drain(): void {
-    if (this.#installing) return;
+    if (this.#busy) return;
     const rn = this.#o.rawNode;
     // Bounded so that a flood of work cannot starve timers and the network for long.
     for (let turns = 0; turns < 64 && rn.hasReady(); turns++) {
@@ -222,11 +223,11 @@ export class RaftNode {
    * the next Ready carries them all to one write and one sync.
    */
   #persistThenHandle(rd: Ready): void {
-    this.#installing = true;
+    this.#busy = true;
     this.#beginReady(rd);
     this.#o.wal.saveAsync({ hardState: rd.hardState, entries: rd.entries, mustSync: true }).then(
       () => {
-        this.#installing = false;
+        this.#busy = false;
         if (this.#stopped) return;
         this.#finishReady(rd);
         this.#o.rawNode.advance();
@@ -243,11 +244,11 @@ export class RaftNode {
 
   /** A snapshot replaces the whole state: nothing else of this Ready may happen before it is in place. */
   #installThenHandle(rd: Ready): void {
-    this.#installing = true;
+    this.#busy = true;
     const snapshot = rd.snapshot!;
     this.#o.stateMachine.applySnapshot(snapshot).then(
       () => {
-        this.#installing = false;
+        this.#busy = false;
         if (this.#stopped) return;
         this.#recordSnapshot(snapshot);
         this.#handleReady(rd);

@@ -81,7 +81,6 @@ export class Applier implements StateMachine {
       }
       if (e.index > consistent) store.setConsistentIndex(e.index, e.term);
     }
-    store.endApplyBatch();
   }
 
   async applySnapshot(snapshot: Snapshot): Promise<void> {

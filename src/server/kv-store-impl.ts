@@ -177,9 +177,6 @@ class ServerKvStore implements KvStore {
     this.#consistentTerm = term;
     this.#backend.setConsistentIndex({ index, term });
   }
-  endApplyBatch(): void {
-    // The backend commits by its own interval and limit; nothing to force per apply batch.
-  }
   async forceCommit(): Promise<void> {
     await this.#backend.commit();
     await this.#backend.sync();

@@ -39,8 +39,6 @@ export interface KvStore extends MemberPersistence {
   setConsistentIndex(index: number, term: number): void;
   /** The term of the entry at the consistent index. */
   consistentTerm(): number;
-  /** Ends an apply batch: commits to the backend when the batch interval or limit says so. */
-  endApplyBatch(): void;
   /** Commits everything applied so far and makes it durable. */
   forceCommit(): Promise<void>;
 
