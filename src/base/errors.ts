@@ -88,6 +88,11 @@ export const errorTable = {
   Corrupt: [C.DataLoss, 'etcdserver: corrupt cluster'],
   NotSupportedForLearner: [C.Unavailable, 'etcdserver: rpc not supported for learner'],
   BadLeaderTransferee: [C.FailedPrecondition, 'etcdserver: bad leader transferee'],
+
+  // The election service answers with plain Go errors, which gRPC carries as Unknown.
+  ElectionNotLeader: [C.Unknown, 'election: not leader'],
+  ElectionNoLeader: [C.Unknown, 'election: no leader'],
+  ElectionMissingLeaderKey: [C.Unknown, '"leader" field must be provided'],
 } as const satisfies Record<string, readonly [GrpcCode, string]>;
 
 export type ErrorKind = keyof typeof errorTable;

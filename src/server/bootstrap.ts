@@ -18,6 +18,7 @@ import { H2Server } from '../api/h2/h2-server.js';
 import { createHttpHandler } from '../api/http/http-handler.js';
 import { ServerMetrics } from './metrics.js';
 import { watchService } from '../api/grpc/watch-service.js';
+import { concurrencyServices } from '../concurrency/services.js';
 import { effectiveProgressIntervalMs } from '../watch/limits.js';
 import { WatchableStore } from '../watch/watchable-store.js';
 import { MemberInfo } from '../gen/etcdts/internal.js';
@@ -322,6 +323,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     [
       kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')),
       clusterService(server, rootLog.child('v3rpc')), leaseService(server, rootLog.child('v3rpc')), watch,
+      ...concurrencyServices({ kv: server, watches: watchable, header: (rev) => server.header(rev) }, rootLog.child('v3rpc')),
     ],
     {
       urls: cfg.listenClientUrls, requestBytesMax: cfg.requestBytesMax, maxConcurrentStreams: cfg.maxConcurrentStreams,
