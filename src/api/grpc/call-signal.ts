@@ -1,9 +1,15 @@
 /**
- * Long waits (Lock, Campaign, Observe) must stop the moment their client does: an AbortSignal tied to the
- * call ('cancelled' covers the client going away and its deadline passing), and the error status for a
- * handler that ended because of it. Short handlers use unary() and need none of this.
+ * Calls of the Lock and Election services. Long waits (Lock, Campaign, Observe) must stop the moment their
+ * client does: an AbortSignal tied to the call ('cancelled' covers the client going away and its deadline
+ * passing).
+ *
+ * Their errors differ from the KV service's: etcd 3.4 serves them through an in-process client, which
+ * turns each server error into a plain Go error carrying only the message, so gRPC answers Unknown with
+ * etcd's message (e.g. a missing lease is 2 "etcdserver: requested lease not found", not NotFound).
+ * Only checks made before the handler runs keep their code (a learner's refusal).
  */
 import { Metadata, status, type ServerUnaryCall, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
+import { isEtcdError } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
 import { requestContext } from '../../base/request-context.js';
 import { toServiceError } from './unary.js';
@@ -36,10 +42,17 @@ export function canceledStatus(): Partial<ServiceError> {
   return { code: status.CANCELLED, details: 'context canceled', metadata: new Metadata() };
 }
 
+/** The status a failed recipe call answers with (see the file comment). */
+export function recipeErrorStatus(err: unknown, log: Logger, method: string): Partial<ServiceError> {
+  const mapped = toServiceError(err, log, method);
+  if (!isEtcdError(err) || isEtcdError(err, 'NotSupportedForLearner')) return mapped;
+  return { ...mapped, code: status.UNKNOWN };
+}
+
 export type CancellableHandler<Req, Res> = (request: Req, signal: AbortSignal) => Promise<Res>;
 
-/** unary(), with the call's cancel signal passed to the handler. */
-export function cancellableUnary<Req, Res>(
+/** unary(), with the call's cancel signal passed to the handler and the recipes' error statuses. */
+export function recipeUnary<Req, Res>(
   method: string,
   log: Logger,
   handler: CancellableHandler<Req, Res>,
@@ -54,7 +67,7 @@ export function cancellableUnary<Req, Res>(
     }
     promise.then(
       (res) => callback(null, res),
-      (err: unknown) => callback(signal.aborted ? canceledStatus() : toServiceError(err, log, method), null),
+      (err: unknown) => callback(signal.aborted ? canceledStatus() : recipeErrorStatus(err, log, method), null),
     ).finally(release);
   };
 }

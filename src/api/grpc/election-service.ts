@@ -7,9 +7,8 @@ import {
   type CampaignRequest, type CampaignResponse, type ElectionServer, type LeaderRequest, type LeaderResponse,
   type ProclaimRequest, type ProclaimResponse, type ResignRequest, type ResignResponse,
 } from '../../gen/etcd/etcdserver/api/v3election/v3electionpb/v3election.js';
-import { callDeadlineMs, callSignal, cancellableUnary } from './call-signal.js';
+import { callDeadlineMs, callSignal, recipeUnary } from './call-signal.js';
 import type { ServiceRegistration } from './services.js';
-import { unary } from './unary.js';
 
 export interface ElectionApi {
   /** Waits until elected; stops (and withdraws) when `signal` aborts. */
@@ -25,11 +24,11 @@ export function electionService(api: ElectionApi, log: Logger): ServiceRegistrat
   return {
     definition: ElectionService,
     implementation: {
-      campaign: cancellableUnary('Campaign', log, (r: CampaignRequest, signal) => api.campaign(r, signal)),
-      proclaim: unary('Proclaim', log, (r: ProclaimRequest) => api.proclaim(r)),
-      leader: unary('Leader', log, (r: LeaderRequest) => api.leader(r)),
+      campaign: recipeUnary('Campaign', log, (r: CampaignRequest, signal) => api.campaign(r, signal)),
+      proclaim: recipeUnary('Proclaim', log, (r: ProclaimRequest) => api.proclaim(r)),
+      leader: recipeUnary('Leader', log, (r: LeaderRequest) => api.leader(r)),
       observe: (call: ServerWritableStream<LeaderRequest, LeaderResponse>) => void serveObserve(api, log, call),
-      resign: unary('Resign', log, (r: ResignRequest) => api.resign(r)),
+      resign: recipeUnary('Resign', log, (r: ResignRequest) => api.resign(r)),
     } satisfies Partial<Record<keyof ElectionServer, unknown>>,
   };
 }

@@ -3,9 +3,8 @@ import type { Logger } from '../../base/logger.js';
 import {
   LockService, type LockRequest, type LockResponse, type LockServer, type UnlockRequest, type UnlockResponse,
 } from '../../gen/etcd/etcdserver/api/v3lock/v3lockpb/v3lock.js';
-import { cancellableUnary } from './call-signal.js';
+import { recipeUnary } from './call-signal.js';
 import type { ServiceRegistration } from './services.js';
-import { unary } from './unary.js';
 
 export interface LockApi {
   /** Waits until the lock is held; stops (and withdraws) when `signal` aborts. */
@@ -17,8 +16,8 @@ export function lockService(api: LockApi, log: Logger): ServiceRegistration {
   return {
     definition: LockService,
     implementation: {
-      lock: cancellableUnary('Lock', log, (r: LockRequest, signal) => api.lock(r, signal)),
-      unlock: unary('Unlock', log, (r: UnlockRequest) => api.unlock(r)),
+      lock: recipeUnary('Lock', log, (r: LockRequest, signal) => api.lock(r, signal)),
+      unlock: recipeUnary('Unlock', log, (r: UnlockRequest) => api.unlock(r)),
     } satisfies Partial<Record<keyof LockServer, unknown>>,
   };
 }
