@@ -53,7 +53,7 @@ export class KeyWatch implements WatcherOwner, Closable {
 
   /**
    * The next changes, in revision order. Rejects when the start revision was compacted away (Compacted),
-   * the store shut down (Stopped), or `signal` aborted (with its reason).
+   * the store shut down or the watch was closed (Stopped), or `signal` aborted (with its reason).
    */
   async next(signal: AbortSignal): Promise<WatchedChanges> {
     for (;;) {
@@ -64,6 +64,7 @@ export class KeyWatch implements WatcherOwner, Closable {
         return head;
       }
       if (this.#failure !== null) throw this.#failure;
+      if (this.#closed) throw new EtcdError('Stopped');
       signal.throwIfAborted();
       await this.#waitForWork(signal);
     }

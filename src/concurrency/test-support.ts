@@ -101,6 +101,14 @@ export class RecipeKit implements ConcurrencyKv {
     this.#store.applyPut({ key: Buffer.from(key), value: Buffer.from(value), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false });
   }
 
+  compact(revision: number): void {
+    this.#store.applyCompaction({ revision: BigInt(revision), physical: false });
+  }
+
+  get revision(): number {
+    return this.#store.rev();
+  }
+
   async keys(prefix: string): Promise<string[]> {
     const end = Buffer.from(prefix);
     end[end.length - 1]! += 1;
