@@ -45,6 +45,15 @@ export class ConcurrencyRpc {
   lock(name: string, lease: bigint, deadlineMs?: number): Promise<LockResponse> {
     return unary(this.lockClient, this.lockClient.lock as UnaryFn<LockRequest, LockResponse>, { name: b(name), lease }, deadlineMs);
   }
+  /** A Lock the caller can cancel, as a client that gives up (Ctrl-C, a closed context). */
+  cancellableLock(name: string, lease: bigint): { result: Promise<LockResponse>; cancel: () => void } {
+    let call!: { cancel(): void };
+    const result = new Promise<LockResponse>((ok, fail) => {
+      call = this.lockClient.lock({ name: b(name), lease }, new Metadata(), { deadline: Date.now() + callDeadlineMs },
+        (err: ServiceError | null, res: LockResponse) => (err !== null ? fail(err) : ok(res)));
+    });
+    return { result, cancel: () => call.cancel() };
+  }
   unlock(key: Buffer): Promise<UnlockResponse> {
     return unary(this.lockClient, this.lockClient.unlock as UnaryFn<UnlockRequest, UnlockResponse>, { key });
   }

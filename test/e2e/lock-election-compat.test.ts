@@ -205,6 +205,12 @@ async function lockScenario(s: Side, t: Transcript): Promise<void> {
   await t.call('lock l1 lease 1002, deadline passes while waiting', () => rpc.lock('l1', 0x1002n, shortDeadlineMs));
   // The waiter's key is withdrawn when its wait fails (etcd 3.4's Mutex.Lock unlocks on a failed wait).
   await waitFor(async () => !(await rpc.keys('l1/')).includes('l1/1002'), { what: 'l1/1002 withdrawn', timeoutMs: 5000 }).catch(() => {});
+  t.add('keys after the lock whose deadline passed', await rpc.keys('l1/'));
+  const canceled = rpc.cancellableLock('l1', 0x1002n);
+  await waitFor(async () => (await rpc.keys('l1/')).includes('l1/1002'), { what: 'l1/1002 queued' });
+  canceled.cancel();
+  await t.call('lock l1 lease 1002, canceled by the client while waiting', () => canceled.result);
+  await waitFor(async () => !(await rpc.keys('l1/')).includes('l1/1002'), { what: 'l1/1002 withdrawn', timeoutMs: 5000 }).catch(() => {});
   t.add('keys after the canceled lock', await rpc.keys('l1/'));
   const waiting = rpc.lock('l1', 0x1003n);
   await waitFor(async () => (await rpc.keys('l1/')).includes('l1/1003'), { what: 'l1/1003 queued' });
