@@ -17,7 +17,7 @@ import http2, {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
-import type { TlsOptions } from 'node:tls';
+import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { assert } from '../../base/assert.js';
 import { GrpcCode } from '../../base/errors.js';
@@ -75,6 +75,10 @@ export interface H2ServerOptions {
   readonly authorityFront?: boolean;
   /** Certificates for https:// URLs; ALPN then picks h2 or http/1.1. */
   readonly tls?: TlsOptions;
+  /** Checks each TLS connection after its handshake; a rejection is logged as "rejected connection". */
+  readonly tlsCheck?: (socket: TLSSocket) => Promise<void>;
+  /** How a refused TLS connection is logged (default: a debug line). */
+  readonly onTlsReject?: (socket: TLSSocket, err: Error) => void;
 }
 
 function notFound(_req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
@@ -101,6 +105,8 @@ export class H2Server {
   readonly #receiveBytesMax: number;
   readonly #keepalive: KeepaliveOptions;
   readonly #tls: TlsOptions | undefined;
+  readonly #tlsCheck: ((socket: TLSSocket) => Promise<void>) | undefined;
+  readonly #onTlsReject: (socket: TLSSocket, err: Error) => void;
   readonly #h2: http2.Http2Server;
   readonly #h2Compat: http2.Http2Server;
   readonly #h1: http.Server;
@@ -125,6 +131,8 @@ export class H2Server {
       permitWithoutStream: options.keepalivePermitWithoutStream ?? false,
     };
     this.#tls = options.tls;
+    this.#tlsCheck = options.tlsCheck;
+    this.#onTlsReject = options.onTlsReject ?? ((_socket, err) => this.#log.debug('rejected TLS connection', { error: err.message }));
     this.#authorityFront = options.authorityFront ?? false;
     this.#httpHandler = options.httpHandler ?? notFound;
     for (const s of services) this.#register(s);
@@ -164,7 +172,8 @@ export class H2Server {
         continue;
       }
       const listener = createClientListener({
-        ...(secure && this.#tls !== undefined ? { tls: this.#tls } : {}),
+        ...(secure && this.#tls !== undefined ? { tls: this.#tls, onReject: this.#onTlsReject } : {}),
+        ...(secure && this.#tlsCheck !== undefined ? { checkTls: this.#tlsCheck } : {}),
         prefaceTimeoutMs,
         onConnection: (socket, protocol) => this.#onConnection(socket, protocol),
       });
