@@ -15,6 +15,7 @@ import type { ConnectionOptions, DetailedPeerCertificate, SecureContextOptions, 
 import type { Logger } from '../base/logger.js';
 import { opensslCiphers } from './cipher-suites.js';
 import { checkCrl } from './crl.js';
+import type { PeerTls } from '../raftnode/transport/connection.js';
 
 export type TlsVersionName = '' | 'TLS1.2' | 'TLS1.3';
 
@@ -199,17 +200,35 @@ async function checkClientSan(cert: X509Certificate, remote: string): Promise<vo
 }
 
 /** etcd's "rejected connection" warning, with what the refused certificate claims. */
-export function logRejected(log: Logger, socket: TLSSocket, err: Error): void {
+export function logRejected(log: Logger, o: { err: Error; socket?: TLSSocket; remote?: string }): void {
+  const socket = o.socket;
   const fields: Record<string, unknown> = {
-    'remote-addr': `${bareAddress(socket.remoteAddress)}:${socket.remotePort ?? ''}`,
-    'server-name': (socket as TLSSocket & { servername?: string | false }).servername || '',
+    'remote-addr': socket !== undefined && socket.remoteAddress !== undefined
+      ? `${bareAddress(socket.remoteAddress)}:${socket.remotePort ?? ''}` : o.remote ?? '',
+    'server-name': (socket as (TLSSocket & { servername?: string | false }) | undefined)?.servername || '',
   };
-  const leaf = socket.getPeerCertificate?.();
+  let leaf: ReturnType<TLSSocket['getPeerCertificate']> | undefined;
+  try {
+    leaf = socket?.getPeerCertificate();
+  } catch {
+    leaf = undefined; // the socket is already gone
+  }
   if (leaf?.raw !== undefined) {
     const { ips, dns } = sanEntries(new X509Certificate(leaf.raw));
     fields['ip-addresses'] = ips;
     fields['dns-names'] = dns;
   }
-  fields['error'] = err.message;
+  fields['error'] = o.err.message;
   log.warn('rejected connection', fields);
+}
+
+/** The peer transport's TLS settings from a profile; refusals are logged as etcd logs them. */
+export function peerTlsOf(profile: TlsProfile, log: Logger): PeerTls {
+  return {
+    server: profile.serverOptions(),
+    client: profile.clientOptions(),
+    checkIncoming: (socket) => profile.checkIncoming(socket),
+    checkOutgoing: (socket) => profile.checkOutgoing(socket),
+    onReject: (r) => logRejected(log, r),
+  };
 }
