@@ -43,7 +43,7 @@ test('an https client URL needs a certificate unless --auto-tls; unknown cipher 
   try {
     const plain = loadConfig([...urls, `--data-dir=${dir}`], {});
     const at = (cfg: typeof plain): ReturnType<typeof resolveTls> => resolveTls(cfg.tls, {
-      dataDir: cfg.dataDir, log: silentLogger, listenClientUrls: cfg.listenClientUrls, listenPeerUrls: cfg.listenPeerUrls, peerUrls: [],
+      dataDir: cfg.dataDir, log: silentLogger, listenClientUrls: cfg.listenClientUrls, listenPeerUrls: cfg.listenPeerUrls,
     });
     assert.throws(() => at(plain), /TLS key\/cert \(--cert-file, --key-file\) must be provided for client url https:\/\/127.0.0.1:2379\/ with HTTPS scheme/);
     const auto = loadConfig([...urls, `--data-dir=${dir}`, '--auto-tls'], {});

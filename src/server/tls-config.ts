@@ -56,9 +56,9 @@ export function tlsConfigFrom(get: (flag: string) => string): TlsConfig {
 }
 
 export interface ResolvedTls {
-  /** Null when no client URL is https. */
+  /** Null when no client certificate is configured (nor generated). */
   readonly client: TlsProfile | null;
-  /** Null when no peer URL (ours or a peer's) needs TLS and no peer certificate is configured. */
+  /** Null when no peer certificate is configured (nor generated). */
   readonly peer: TlsProfile | null;
 }
 
@@ -67,8 +67,6 @@ interface Side {
   readonly info: TlsInfo;
   readonly auto: boolean;
   readonly listenUrls: readonly URL[];
-  /** Other URLs of this side (advertised, other members'): an https one needs the certificate too. */
-  readonly otherUrls: readonly string[];
 }
 
 function resolveSide(side: Side, o: { dataDir: string; log: Logger; cipherSuites: readonly string[] }): TlsProfile | null {
@@ -92,8 +90,7 @@ function resolveSide(side: Side, o: { dataDir: string; log: Logger; cipherSuites
         : `cannot listen on TLS for ${u.host}: KeyFile and CertFile are not presented`);
     }
   }
-  const needed = side.listenUrls.some((u) => u.protocol === 'https:') || side.otherUrls.some((u) => u.startsWith('https:'));
-  if (!needed && (side.what === 'client' || tlsInfoEmpty(info))) return null;
+  if (tlsInfoEmpty(info)) return null;
   const profile = TlsProfile.load(info);
   o.log.info(`starting with ${side.what} TLS`, { 'tls-info': tlsInfoText(info), 'cipher-suites': o.cipherSuites });
   return profile;
@@ -101,10 +98,10 @@ function resolveSide(side: Side, o: { dataDir: string; log: Logger; cipherSuites
 
 /** Generates auto-TLS certificates, checks https URLs have certificates, loads them; throws etcd's errors. */
 export function resolveTls(tls: TlsConfig, o: {
-  dataDir: string; log: Logger; listenClientUrls: readonly URL[]; listenPeerUrls: readonly URL[]; peerUrls: readonly string[];
+  dataDir: string; log: Logger; listenClientUrls: readonly URL[]; listenPeerUrls: readonly URL[];
 }): ResolvedTls {
   const common = { dataDir: o.dataDir, log: o.log, cipherSuites: tls.cipherSuites };
-  const peer = resolveSide({ what: 'peer', info: tls.peer, auto: tls.peerAutoTls, listenUrls: o.listenPeerUrls, otherUrls: o.peerUrls }, common);
-  const client = resolveSide({ what: 'client', info: tls.client, auto: tls.clientAutoTls, listenUrls: o.listenClientUrls, otherUrls: [] }, common);
+  const peer = resolveSide({ what: 'peer', info: tls.peer, auto: tls.peerAutoTls, listenUrls: o.listenPeerUrls}, common);
+  const client = resolveSide({ what: 'client', info: tls.client, auto: tls.clientAutoTls, listenUrls: o.listenClientUrls}, common);
   return { client, peer };
 }

@@ -199,6 +199,22 @@ async function checkClientSan(cert: X509Certificate, remote: string): Promise<vo
   throw new Error(`tls: "${remote}" does not match any of DNSNames [${dns.map((n) => `"${n}"`).join(' ')}]`);
 }
 
+/** Go's words for the handshake failures OpenSSL reports in its own (etcd's logs are read by people and tools). */
+function goHandshakeText(err: Error & { code?: string }): string {
+  switch (err.code) {
+    case 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE':
+      return "tls: client didn't provide a certificate";
+    case 'ERR_SSL_CERTIFICATE_VERIFY_FAILED':
+      return "tls: failed to verify client's certificate: x509: certificate signed by unknown authority";
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+    case 'ERR_SSL_HTTP_REQUEST':
+      return 'tls: first record does not look like a TLS handshake';
+    default:
+      // A client that hangs up mid-handshake: Go reads end of file.
+      return err.message === 'socket hang up' || err.code === 'ECONNRESET' ? 'EOF' : err.message.trim();
+  }
+}
+
 /** etcd's "rejected connection" warning, with what the refused certificate claims. */
 export function logRejected(log: Logger, o: { err: Error; socket?: TLSSocket; remote?: string }): void {
   const socket = o.socket;
@@ -218,7 +234,7 @@ export function logRejected(log: Logger, o: { err: Error; socket?: TLSSocket; re
     fields['ip-addresses'] = ips;
     fields['dns-names'] = dns;
   }
-  fields['error'] = o.err.message;
+  fields['error'] = goHandshakeText(o.err);
   log.warn('rejected connection', fields);
 }
 
