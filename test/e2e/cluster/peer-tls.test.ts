@@ -18,7 +18,7 @@ const certs = new Map<string, Issued>();
 
 before(() => {
   pki = TestPki.create();
-  for (const name of ['m1', 'm2', 'm3']) certs.set(name, pki.issue(name, { cn: 'member', ips: ['127.0.0.1'] }));
+  for (const name of ['m1', 'm2', 'm3', 'm4']) certs.set(name, pki.issue(name, { cn: 'member', ips: ['127.0.0.1'] }));
   certs.set('intruder', pki.issue('intruder', { cn: 'intruder', ips: ['127.0.0.1'] }));
 });
 
@@ -44,10 +44,19 @@ async function checkReplicates(cluster: Cluster): Promise<void> {
 }
 
 for (const target of targets) {
-  test(`${target.label}: a 3-member cluster over peer TLS with client certificate auth`, async () => {
+  test(`${target.label}: a 3-member cluster over peer TLS with client certificate auth; a 4th joins over TLS`, async () => {
     await withCluster({ target, names: ['m1', 'm2', 'm3'], peerScheme: 'https', memberFlags: (name) => peerCertFlags(name) }, async (cluster) => {
       await cluster.waitLeader();
       await checkReplicates(cluster);
+      // Joining reads the member list from a peer's https port, then catches up over the TLS links.
+      const m4 = await cluster.create('m4');
+      const m1 = cluster.member('m1');
+      // etcd refuses `member add` until its peers have been connected for its health interval (5 s).
+      await waitFor(async () => (await m1.etcdctl(['member', 'add', 'm4', `--peer-urls=${m4.peerUrl}`])).code === 0,
+        { what: 'member add m4', timeoutMs: 20_000, intervalMs: 500 });
+      m4.launch({ initialCluster: cluster.initialCluster(), state: 'existing', token: cluster.token });
+      await m4.waitServing();
+      assert.equal((await m4.etcdctl(['get', 'tls-key'])).stdout, 'tls-key\nover-tls\n');
     });
   });
 
