@@ -46,10 +46,18 @@ function ipBytes(ip: string): Buffer {
   return out;
 }
 
+/** "host:port", "[v6]:port", "host" or a bare IPv6 address, to the host alone. */
+function hostOnly(hostPort: string): string {
+  const bracketed = /^\[([^\]]*)\](?::\d*)?$/.exec(hostPort);
+  if (bracketed !== null) return bracketed[1]!;
+  if (isIP(hostPort) === 6) return hostPort;
+  return hostPort.replace(/:\d*$/, '');
+}
+
 /** The DER of the certificate for `hosts` (host or host:port), signed by `key`. */
 export function selfSignedDer(key: { privateKey: KeyObject; publicKey: KeyObject }, hosts: readonly string[], now: Date): Buffer {
   const sans = hosts.map((h) => {
-    const host = h.replace(/:\d*$/, '').replace(/^\[(.*)\]$/, '$1');
+    const host = hostOnly(h);
     return isIP(host) !== 0 ? implicitPrimitive(7, ipBytes(host)) : implicitPrimitive(2, Buffer.from(host, 'latin1'));
   });
   const name = seq(set(seq(oid(oids.organization), tlv(Tag.printableString, Buffer.from('etcd')))));
