@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from '../base/logger.js';
 import { clusterVersion, etcdApiVersion } from '../base/version.js';
 import { clusterService, kvService, maintenanceService } from '../api/grpc/services.js';
@@ -90,7 +90,7 @@ async function joinExisting(cfg: ServerConfig, log: Logger, peerTls: PeerTls | u
   const self = cfg.initialCluster.find((m) => m.name === cfg.name);
   if (!self) throw new Error(`couldn't find local name "${cfg.name}" in the initial cluster configuration`);
   const others = cfg.initialCluster.filter((m) => m.name !== cfg.name).flatMap((m) => m.peerUrls);
-  const remote = await fetchRemoteCluster(others, { timeoutMs: 5000, tls: peerTls?.client });
+  const remote = await fetchRemoteCluster(others, { timeoutMs: 5000, tls: peerTls?.clientOptions() });
   const mine = [...cfg.initialAdvertisePeerUrls].sort().join(',');
   const me = remote.members.find((m) => [...m.peerUrls].sort().join(',') === mine);
   if (!me) {
@@ -208,7 +208,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     requestBytesMax: cfg.requestBytesMax, maxTxnOps: cfg.maxTxnOps, electionMs: cfg.electionMs,
     clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck,
     peerActiveSinceMs: (id) => transportRef?.peerStats(id)?.streamingSinceMs ?? null,
-    peerClientTls: peerTls?.client,
+    peerClientTls: peerTls?.clientOptions(),
   });
   const snapshotIndex = rec.snapshot?.metadata.index ?? 0;
   const rawNode = new RawNode({
@@ -341,6 +341,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
         tls: clientTls.serverOptions(),
         tlsCheck: (socket: TLSSocket) => clientTls.checkIncoming(socket),
         onTlsReject: (socket: TLSSocket, err: Error) => logRejected(embedLog, { socket, err }),
+        onTlsServer: (server: TlsServer) => clientTls.keepCurrent(server, embedLog),
       } : {}),
     },
   );

@@ -3,7 +3,10 @@
  * TLS version bounds, an allowed client hostname, a refused CA; and etcd's errors for bad settings.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../base/logger.js';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { TestPki, type Issued } from '../../test/e2e/tls-certs.js';
@@ -89,6 +92,41 @@ describe('TlsProfile', () => {
       assert.equal(await s.dial(as(client)), 'refused client certificate authentication failed');
     } finally {
       await s.close();
+    }
+  });
+
+  it('serves renewed certificate files without a restart, as etcd reloads them per handshake', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tls-reload-'));
+    try {
+      const [certFile, keyFile] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+      copyFileSync(server.cert, certFile);
+      copyFileSync(server.key, keyFile);
+      const profile = TlsProfile.load({ ...emptyTlsInfo, certFile, keyFile });
+      const srv = tls.createServer(profile.serverOptions(), (socket) => socket.end());
+      profile.keepCurrent(srv, silentLogger);
+      await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+      const port = (srv.address() as { port: number }).port;
+      const servedCn = (): Promise<unknown> => new Promise((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+          resolve(socket.getPeerCertificate().subject.CN);
+          socket.destroy();
+        });
+        socket.on('error', reject);
+      });
+      try {
+        assert.equal(await servedCn(), 'localhost');
+        const renewed = pki.issue('renewed', { cn: 'renewed', ips: ['127.0.0.1'] });
+        copyFileSync(renewed.cert, certFile);
+        copyFileSync(renewed.key, keyFile);
+        const later = new Date(Date.now() + 5000);
+        utimesSync(certFile, later, later);
+        utimesSync(keyFile, later, later);
+        assert.equal(await servedCn(), 'renewed');
+      } finally {
+        await new Promise((resolve) => srv.close(resolve));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -8,10 +8,10 @@
  *   tls.createServer(profile.serverOptions())             // then, per connection:
  *   await profile.checkIncoming(socket)                   // throws why the peer is refused
  */
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { readFileSync } from 'node:fs';
-import type { ConnectionOptions, DetailedPeerCertificate, SecureContextOptions, SecureVersion, TLSSocket, TlsOptions } from 'node:tls';
+import { readFileSync, statSync } from 'node:fs';
+import type { ConnectionOptions, DetailedPeerCertificate, SecureContextOptions, SecureVersion, Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls';
 import type { Logger } from '../base/logger.js';
 import { opensslCiphers } from './cipher-suites.js';
 import { checkCrl } from './crl.js';
@@ -100,9 +100,11 @@ function chainOf(socket: TLSSocket): DetailedPeerCertificate[] {
 
 export class TlsProfile {
   readonly info: TlsInfo;
-  readonly #cert: Buffer;
-  readonly #key: Buffer;
+  #cert: Buffer;
+  #key: Buffer;
   readonly #ca: Buffer | undefined;
+  /** Modification times of the certificate and key as last read, to reload them when they change. */
+  #stamp: string;
   readonly #ciphers: string | undefined;
 
   private constructor(info: TlsInfo) {
@@ -113,6 +115,7 @@ export class TlsProfile {
     if (info.allowedCn !== '' && info.allowedHostname !== '') {
       throw new Error(`AllowedCN and AllowedHostname are mutually exclusive (cn="${info.allowedCn}", hostname="${info.allowedHostname}")`);
     }
+    this.#stamp = this.#fileStamp();
     this.#cert = readOrThrow(info.certFile);
     this.#key = readOrThrow(info.keyFile);
     this.#ca = info.trustedCaFile === '' ? undefined : readOrThrow(info.trustedCaFile);
@@ -122,6 +125,42 @@ export class TlsProfile {
 
   static load(info: TlsInfo): TlsProfile {
     return new TlsProfile(info);
+  }
+
+  #fileStamp(): string {
+    try {
+      return `${statSync(this.info.certFile).mtimeMs}/${statSync(this.info.keyFile).mtimeMs}`;
+    } catch {
+      return this.#stamp; // gone for a moment (being replaced): keep what we have
+    }
+  }
+
+  /**
+   * etcd reads the certificate and key again for every handshake, so renewed files take effect without a
+   * restart; here they are read again when their modification time changed. Returns whether they did;
+   * a pair that fails to load is logged by the caller and the previous one stays in use.
+   */
+  reloadIfChanged(): boolean {
+    const stamp = this.#fileStamp();
+    if (stamp === this.#stamp) return false;
+    this.#stamp = stamp;
+    const cert = readOrThrow(this.info.certFile);
+    const key = readOrThrow(this.info.keyFile);
+    createPrivateKey(key);
+    this.#cert = cert;
+    this.#key = key;
+    return true;
+  }
+
+  /** Keeps a listening TLS server's certificate current (see reloadIfChanged), checked as each connection arrives. */
+  keepCurrent(server: TlsServer, log: Logger): void {
+    server.prependListener('connection', () => {
+      try {
+        if (this.reloadIfChanged()) server.setSecureContext(this.serverOptions());
+      } catch (err) {
+        log.warn('failed to create peer certificate', { 'cert-file': this.info.certFile, 'key-file': this.info.keyFile, error: (err as Error).message });
+      }
+    });
   }
 
   /** As etcd: a client certificate is required (and verified) once a trusted CA is given or client-cert-auth is on. */
@@ -147,6 +186,11 @@ export class TlsProfile {
 
   /** For dialling: our certificate is offered to the server; a generated one means we do not verify the server's. */
   clientOptions(): ConnectionOptions {
+    try {
+      this.reloadIfChanged();
+    } catch {
+      // keep the pair already loaded; the listener side logs the failure
+    }
     return { ...this.#common(), rejectUnauthorized: !this.info.selfCert };
   }
 
@@ -242,7 +286,8 @@ export function logRejected(log: Logger, o: { err: Error; socket?: TLSSocket; re
 export function peerTlsOf(profile: TlsProfile, log: Logger): PeerTls {
   return {
     server: profile.serverOptions(),
-    client: profile.clientOptions(),
+    clientOptions: () => profile.clientOptions(),
+    keepCurrent: (server) => profile.keepCurrent(server, log),
     checkIncoming: (socket) => profile.checkIncoming(socket),
     checkOutgoing: (socket) => profile.checkOutgoing(socket),
     onReject: (r) => logRejected(log, r),

@@ -17,7 +17,7 @@ import http2, {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
-import type { TLSSocket, TlsOptions } from 'node:tls';
+import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { assert } from '../../base/assert.js';
 import { GrpcCode } from '../../base/errors.js';
@@ -77,6 +77,8 @@ export interface H2ServerOptions {
   readonly tls?: TlsOptions;
   /** Checks each TLS connection after its handshake; a rejection is logged as "rejected connection". */
   readonly tlsCheck?: (socket: TLSSocket) => Promise<void>;
+  /** Called with each TLS listener once created (e.g. to keep its certificate current). */
+  readonly onTlsServer?: (server: TlsServer) => void;
   /** How a refused TLS connection is logged (default: a debug line). */
   readonly onTlsReject?: (socket: TLSSocket, err: Error) => void;
 }
@@ -107,6 +109,7 @@ export class H2Server {
   readonly #tls: TlsOptions | undefined;
   readonly #tlsCheck: ((socket: TLSSocket) => Promise<void>) | undefined;
   readonly #onTlsReject: (socket: TLSSocket, err: Error) => void;
+  readonly #onTlsServer: ((server: TlsServer) => void) | undefined;
   readonly #h2: http2.Http2Server;
   readonly #h2Compat: http2.Http2Server;
   readonly #h1: http.Server;
@@ -132,6 +135,7 @@ export class H2Server {
     };
     this.#tls = options.tls;
     this.#tlsCheck = options.tlsCheck;
+    this.#onTlsServer = options.onTlsServer;
     this.#onTlsReject = options.onTlsReject ?? ((_socket, err) => this.#log.debug('rejected TLS connection', { error: err.message }));
     this.#authorityFront = options.authorityFront ?? false;
     this.#httpHandler = options.httpHandler ?? notFound;
@@ -177,6 +181,7 @@ export class H2Server {
         prefaceTimeoutMs,
         onConnection: (socket, protocol) => this.#onConnection(socket, protocol),
       });
+      if (secure) this.#onTlsServer?.(listener as TlsServer);
       const port = await listenOnUrl(listener, url);
       this.#listeners.push(listener);
       this.#boundPorts.push(port);

@@ -35,7 +35,10 @@ export interface TlsRejection {
 
 export interface PeerTls {
   readonly server: TlsOptions;
-  readonly client: ConnectionOptions;
+  /** Options for each dial (read per dial, so renewed certificate files are picked up). */
+  readonly clientOptions: () => ConnectionOptions;
+  /** Lets the certificate of a listening server follow its files. */
+  readonly keepCurrent?: (server: tls.Server) => void;
   readonly checkIncoming: (socket: TLSSocket) => Promise<void>;
   readonly checkOutgoing: (socket: TLSSocket) => void;
   /** A connection refused (failed handshake or failed check), either way. */
@@ -105,6 +108,7 @@ function tlsFront(h2: http2.Http2Server, settings: ConnectionSettings, peerTls: 
     socket.destroy();
   });
   front.maxConnections = settings.incomingConnectionsMax;
+  peerTls.keepCurrent?.(front);
   return front;
 }
 
@@ -152,7 +156,7 @@ export function dialPeer(url: URL, settings: ConnectionSettings): ClientHttp2Ses
   const session = http2.connect(url.origin, {
     settings: { initialWindowSize: settings.streamWindowBytes, enablePush: false },
     maxSessionMemory: settings.sessionMemoryMb,
-    ...(peerTls !== undefined ? peerTls.client : {}),
+    ...(peerTls !== undefined ? peerTls.clientOptions() : {}),
   });
   if (peerTls !== undefined) {
     session.once('error', (err: Error & { code?: string }) => {
