@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { etcdctl, Member, targetsFromEnv, withLogsOnFailure, type CtlResult } from './harness.js';
@@ -94,6 +95,36 @@ describe('client TLS', () => {
         assert.equal(outputs[stepName], text, `${label} differs from ${reference![0]} at "${stepName}"`);
       }
     }
+  });
+
+  test('--cipher-suites by Go name: the same handshakes succeed and fail as on etcd', async () => {
+    const seen = new Map<string, string[]>();
+    const suite = 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256';
+    for (const target of targets) {
+      const m = await Member.start({
+        target, flags: [`--cert-file=${server.cert}`, `--key-file=${server.key}`, `--cipher-suites=${suite}`],
+        tls: { ctlArgs: ['--cacert', pki.caCert] },
+      });
+      try {
+        const handshake = (o: tls.ConnectionOptions): Promise<string> => new Promise((resolve) => {
+          const socket = tls.connect({ host: '127.0.0.1', port: m.clientPort, ca: readFileSync(pki.caCert), ALPNProtocols: ['h2'], ...o }, () => {
+            resolve(`${socket.getProtocol()} ${socket.getCipher().name}`);
+            socket.destroy();
+          });
+          socket.on('error', (err: Error & { code?: string }) => resolve(`refused (${err.code ?? 'error'})`));
+        });
+        seen.set(target.label, [
+          await handshake({}),
+          await handshake({ maxVersion: 'TLSv1.2' }),
+          await handshake({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }),
+        ]);
+      } finally {
+        await m.destroy();
+      }
+    }
+    const [reference, ...others] = [...seen];
+    assert.equal(reference![1][1], 'TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256');
+    for (const [label, value] of others) assert.deepEqual(value, reference![1], `${label} differs from ${reference![0]}`);
   });
 
   test('--auto-tls: a generated certificate like etcd\'s, reachable with --insecure-skip-tls-verify', async () => {
