@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { tlsConfigFrom, type TlsConfig } from './tls-config.js';
+import { tlsConfigFrom, yamlSecurityFlags, type TlsConfig } from './tls-config.js';
 
 type FlagKind = 'string' | 'uint' | 'int' | 'bool' | 'duration' | 'list';
 
@@ -243,9 +243,23 @@ function readConfigFile(path: string): RawValues {
   if (doc === null || doc === undefined) return out;
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config file ${path}: not a YAML mapping`);
   for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    let security: Array<[string, string]> | null;
+    try {
+      security = yamlSecurityFlags(key, value);
+    } catch (err) {
+      throw new ConfigError(`config file ${path}: ${(err as Error).message}`);
+    }
+    if (security !== null) {
+      for (const [flag, text] of security) out.set(flag, text);
+      continue;
+    }
     const name = yamlKeyToFlag(key);
     if (!flagSpecs[name]) throw new ConfigError(`config file ${path}: unknown key "${key}"`);
     if (value === null || value === undefined) continue;
+    if (name === 'cipher-suites' && Array.isArray(value)) {
+      out.set(name, value.map(String).join(','));
+      continue;
+    }
     if (typeof value === 'object') {
       throw new ConfigError(`config file ${path}: key "${key}" needs a plain value; "${name}" is not implemented in etcd-ts yet`);
     }

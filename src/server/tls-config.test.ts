@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -27,6 +27,27 @@ test('client and peer TLS flags are taken from flags and the environment', () =>
   assert.equal(cfg.tls.clientAutoTls, false);
   assert.equal(cfg.tls.peer.clientCertAuth, true);
   assert.equal(cfg.tls.peer.allowedCn, 'peer');
+});
+
+test('a config file sets TLS as etcd 3.4 reads it: client-transport-security, peer-transport-security, cipher-suites', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tls-yaml-'));
+  try {
+    const path = join(dir, 'etcd.yaml');
+    writeFileSync(path, [
+      'listen-client-urls: https://127.0.0.1:2379', 'advertise-client-urls: https://127.0.0.1:2379',
+      'client-transport-security:', '  cert-file: /c.pem', '  key-file: /k.pem', '  client-cert-auth: true', '  trusted-ca-file: /ca.pem',
+      'peer-transport-security:', '  auto-tls: true',
+      'cipher-suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384]', '',
+    ].join('\n'));
+    const cfg = loadConfig(['--config-file', path], {});
+    assert.deepEqual([cfg.tls.client.certFile, cfg.tls.client.keyFile, cfg.tls.client.trustedCaFile, cfg.tls.client.clientCertAuth], ['/c.pem', '/k.pem', '/ca.pem', true]);
+    assert.equal(cfg.tls.peerAutoTls, true);
+    assert.deepEqual(cfg.tls.cipherSuites, ['TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256', 'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384']);
+    writeFileSync(path, 'client-transport-security:\n  crl-file: /x\n');
+    assert.throws(() => loadConfig(['--config-file', path], {}), (e) => e instanceof ConfigError && /unknown key "crl-file" in "client-transport-security"/.test(e.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('etcd 3.5 --tls-min-version / --tls-max-version are accepted and checked', () => {

@@ -55,6 +55,28 @@ export function tlsConfigFrom(get: (flag: string) => string): TlsConfig {
   return { client, peer, clientAutoTls: get('auto-tls') === 'true', peerAutoTls: get('peer-auto-tls') === 'true', cipherSuites };
 }
 
+/** etcd's YAML keys inside client-transport-security / peer-transport-security, and the flags they set. */
+const securityKeys: Readonly<Record<string, string>> = {
+  'cert-file': 'cert-file', 'key-file': 'key-file', 'client-cert-auth': 'client-cert-auth',
+  'trusted-ca-file': 'trusted-ca-file', 'auto-tls': 'auto-tls',
+};
+
+/**
+ * A config file's `client-transport-security: {cert-file: ..., ...}` (or the peer one) as flag values;
+ * null for any other key. Throws for keys etcd 3.4 does not read there.
+ */
+export function yamlSecurityFlags(key: string, value: unknown): Array<[string, string]> | null {
+  const prefix = key === 'client-transport-security' ? '' : key === 'peer-transport-security' ? 'peer-' : null;
+  if (prefix === null) return null;
+  if (value === null || value === undefined) return [];
+  if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`"${key}" must be a mapping`);
+  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]): Array<[string, string]> => {
+    const flag = securityKeys[k];
+    if (flag === undefined) throw new Error(`unknown key "${k}" in "${key}"`);
+    return v === null || v === undefined ? [] : [[prefix + flag, String(v)]];
+  });
+}
+
 export interface ResolvedTls {
   /** Null when no client certificate is configured (nor generated). */
   readonly client: TlsProfile | null;
