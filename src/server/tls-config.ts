@@ -100,7 +100,7 @@ function resolveSide(side: Side, o: { dataDir: string; log: Logger; cipherSuites
     info = { ...info, ...files, selfCert: true };
   }
   for (const u of side.listenUrls) {
-    if (u.protocol === 'http:' && !tlsInfoEmpty(info) && !info.selfCert) {
+    if (u.protocol === 'http:' && !tlsInfoEmpty(info)) {
       o.log.warn('scheme is HTTP while key and cert files are present; ignoring key and cert files', { [`${side.what}-url`]: u.href });
     }
     if (u.protocol === 'http:' && info.clientCertAuth) {

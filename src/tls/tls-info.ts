@@ -11,6 +11,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { ConnectionOptions, DetailedPeerCertificate, SecureContextOptions, SecureVersion, Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls';
 import type { Logger } from '../base/logger.js';
 import { opensslCiphers } from './cipher-suites.js';
@@ -81,7 +82,7 @@ function bareAddress(address: string | undefined): string {
 
 /** Go's Certificate.VerifyHostname: an IP against IP SANs, a name against DNS SANs (no CN fallback). */
 function matchesHostname(cert: X509Certificate, host: string): boolean {
-  return /^[\d.]+$|:/.test(host) ? cert.checkIP(host) !== undefined : cert.checkHost(host, { subject: 'never' }) !== undefined;
+  return isIP(host) !== 0 ? cert.checkIP(host) !== undefined : cert.checkHost(host, { subject: 'never' }) !== undefined;
 }
 
 /** The certificates the peer sent, leaf first, without a self-signed root at the end. */
