@@ -44,7 +44,7 @@ async function checkReplicates(cluster: Cluster): Promise<void> {
 }
 
 for (const target of targets) {
-  test(`${target.label}: a 3-member cluster over peer TLS with client certificate auth; a 4th joins over TLS`, async () => {
+  test(`${target.label}: a 3-member cluster over peer TLS with client certificate auth; a 4th joins over TLS as a learner, promoted through a follower`, async () => {
     await withCluster({ target, names: ['m1', 'm2', 'm3'], peerScheme: 'https', memberFlags: (name) => peerCertFlags(name) }, async (cluster) => {
       await cluster.waitLeader();
       await checkReplicates(cluster);
@@ -52,9 +52,21 @@ for (const target of targets) {
       const m4 = await cluster.create('m4');
       const m1 = cluster.member('m1');
       // etcd refuses `member add` until its peers have been connected for its health interval (5 s).
-      await waitFor(async () => (await m1.etcdctl(['member', 'add', 'm4', `--peer-urls=${m4.peerUrl}`])).code === 0,
-        { what: 'member add m4', timeoutMs: 20_000, intervalMs: 500 });
+      let added = '';
+      await waitFor(async () => {
+        const r = await m1.etcdctl(['member', 'add', 'm4', '--learner', `--peer-urls=${m4.peerUrl}`]);
+        added = r.stdout;
+        return r.code === 0;
+      }, { what: 'member add m4', timeoutMs: 20_000, intervalMs: 500 });
+      const id = /Member +([0-9a-f]+) added/.exec(added)?.[1];
+      assert.ok(id !== undefined, added);
       m4.launch({ initialCluster: cluster.initialCluster(), state: 'existing', token: cluster.token });
+      await m4.waitServing({ learner: true });
+      // Promoted through a follower, which forwards the request to the leader's https peer port.
+      const { leader } = await cluster.waitLeader({ among: cluster.members.slice(0, 3) });
+      const follower = cluster.members.slice(0, 3).find((m) => m !== leader)!;
+      await waitFor(async () => (await follower.etcdctl(['member', 'promote', id])).code === 0,
+        { what: 'member promote m4 through a follower', timeoutMs: 20_000, intervalMs: 500 });
       await m4.waitServing();
       assert.equal((await m4.etcdctl(['get', 'tls-key'])).stdout, 'tls-key\nover-tls\n');
     });
