@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from '../base/logger.js';
+import { opensslCiphers } from '../tls/cipher-suites.js';
 import { selfCert } from '../tls/self-cert.js';
 import { emptyTlsInfo, TlsProfile, tlsInfoEmpty, tlsInfoText, type TlsInfo, type TlsVersionName } from '../tls/tls-info.js';
 
@@ -27,6 +28,8 @@ function versionName(flag: string, text: string): TlsVersionName {
 /** Reads the TLS flags through `get` (a flag's normalised value) and checks what etcd checks up front. */
 export function tlsConfigFrom(get: (flag: string) => string): TlsConfig {
   const cipherSuites = get('cipher-suites').split(',').filter((s) => s.length > 0);
+  // etcd checks the names even when no listener uses TLS.
+  opensslCiphers(cipherSuites);
   const minVersion = versionName('tls-min-version', get('tls-min-version'));
   const maxVersion = versionName('tls-max-version', get('tls-max-version'));
   if (minVersion === 'TLS1.3' && maxVersion === 'TLS1.2') {
