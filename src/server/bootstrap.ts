@@ -208,7 +208,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     requestBytesMax: cfg.requestBytesMax, maxTxnOps: cfg.maxTxnOps, electionMs: cfg.electionMs,
     clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck,
     peerActiveSinceMs: (id) => transportRef?.peerStats(id)?.streamingSinceMs ?? null,
-    peerClientTls: peerTls?.clientOptions(),
+    peerClientTls: peerTls?.clientOptions,
   });
   const snapshotIndex = rec.snapshot?.metadata.index ?? 0;
   const rawNode = new RawNode({

@@ -71,8 +71,8 @@ export interface EtcdServerOptions {
   readonly clusterToken: string;
   readonly strictReconfigCheck: boolean;
   readonly peerActiveSinceMs?: (id: bigint) => number | null;
-  /** TLS for https:// peer URLs (requests this member makes to a peer's port). */
-  readonly peerClientTls?: ConnectionOptions | undefined;
+  /** TLS for https:// peer URLs (requests this member makes to a peer's port), read per request. */
+  readonly peerClientTls?: (() => ConnectionOptions) | undefined;
   readonly lessor: Lessor;
 }
 
