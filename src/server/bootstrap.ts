@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from '../base/logger.js';
 import { clusterVersion, etcdApiVersion } from '../base/version.js';
 import { clusterService, kvService, maintenanceService } from '../api/grpc/services.js';
@@ -38,6 +39,9 @@ import { openKvStore } from './kv-store-impl.js';
 import { Membership } from './membership.js';
 import { WaitRegistry } from './wait.js';
 import { fetchRemoteCluster, membersHandler } from './join.js';
+import { resolveTls } from './tls-config.js';
+import { logRejected, peerTlsOf } from '../tls/tls-info.js';
+import type { PeerTls } from '../raftnode/transport/peer-transport.js';
 
 export interface RunningMember {
   readonly memberId: bigint;
@@ -83,11 +87,11 @@ function dirs(cfg: ServerConfig): { member: string; wal: string; snap: string; d
   return { member, wal: cfg.walDir || join(member, 'wal'), snap, db: join(snap, 'db') };
 }
 
-async function joinExisting(cfg: ServerConfig, log: Logger): Promise<Recovered> {
+async function joinExisting(cfg: ServerConfig, log: Logger, peerTls: PeerTls | undefined): Promise<Recovered> {
   const self = cfg.initialCluster.find((m) => m.name === cfg.name);
   if (!self) throw new Error(`couldn't find local name "${cfg.name}" in the initial cluster configuration`);
   const others = cfg.initialCluster.filter((m) => m.name !== cfg.name).flatMap((m) => m.peerUrls);
-  const remote = await fetchRemoteCluster(others, { timeoutMs: 5000 });
+  const remote = await fetchRemoteCluster(others, { timeoutMs: 5000, tls: peerTls?.clientOptions() });
   const mine = [...cfg.initialAdvertisePeerUrls].sort().join(',');
   const me = remote.members.find((m) => [...m.peerUrls].sort().join(',') === mine);
   if (!me) {
@@ -174,11 +178,14 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     'initial-cluster-state': cfg.initialClusterState, 'snapshot-count': cfg.snapshotCount,
   });
   const d = dirs(cfg);
+  const embedLog = rootLog.child('embed');
+  const tls = resolveTls(cfg.tls, { dataDir: cfg.dataDir, log: embedLog, listenClientUrls: cfg.listenClientUrls, listenPeerUrls: cfg.listenPeerUrls });
+  const peerTls = tls.peer === null ? undefined : peerTlsOf(tls.peer, embedLog);
   mkdirSync(d.snap, { recursive: true });
   const snapshotter = new Snapshotter(d.snap, { logger: pinoShaped(log) });
   const rec = existsSync(d.wal) && Wal.exists(d.wal)
     ? recoverExisting(cfg, log, snapshotter)
-    : cfg.initialClusterState === 'existing' ? await joinExisting(cfg, log) : bootstrapNew(cfg, log);
+    : cfg.initialClusterState === 'existing' ? await joinExisting(cfg, log, peerTls) : bootstrapNew(cfg, log);
   let watchable: WatchableStore | null = null;
   const metrics = new ServerMetrics();
   let lastLead = 0n;
@@ -202,6 +209,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     requestBytesMax: cfg.requestBytesMax, maxTxnOps: cfg.maxTxnOps, electionMs: cfg.electionMs,
     clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck,
     peerActiveSinceMs: (id) => transportRef?.peerStats(id)?.streamingSinceMs ?? null,
+    peerClientTls: peerTls?.clientOptions,
   });
   const snapshotIndex = rec.snapshot?.metadata.index ?? 0;
   const rawNode = new RawNode({
@@ -250,6 +258,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       endMember({ code: 0, reason: 'removed from the cluster' });
     },
     otherRequest: membersHandler(membership, (id) => server.promoteForwarded(id)),
+    ...(peerTls !== undefined ? { tls: peerTls } : {}),
   });
   transportRef = transport;
   await transport.start();
@@ -319,6 +328,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       },
     },
   });
+  const clientTls = tls.client;
   const grpc = new H2Server(
     [
       kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')),
@@ -328,7 +338,13 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     {
       urls: cfg.listenClientUrls, requestBytesMax: cfg.requestBytesMax, maxConcurrentStreams: cfg.maxConcurrentStreams,
       keepaliveMinTimeMs: cfg.grpcKeepaliveMinTimeMs, keepaliveIntervalMs: cfg.grpcKeepaliveIntervalMs,
-      keepaliveTimeoutMs: cfg.grpcKeepaliveTimeoutMs, log: rootLog.child('embed'), httpHandler, authorityFront: true,
+      keepaliveTimeoutMs: cfg.grpcKeepaliveTimeoutMs, log: embedLog, httpHandler, authorityFront: true,
+      ...(clientTls !== null ? {
+        tls: clientTls.serverOptions(),
+        tlsCheck: (socket: TLSSocket) => clientTls.checkIncoming(socket),
+        onTlsReject: (socket: TLSSocket, err: Error) => logRejected(embedLog, { socket, err }),
+        onTlsServer: (server: TlsServer) => clientTls.keepCurrent(server, embedLog),
+      } : {}),
     },
   );
   await grpc.listen(cfg.listenClientUrls);

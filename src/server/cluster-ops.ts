@@ -25,6 +25,7 @@ import { memberId as deriveMemberId } from './ids.js';
 import { toPbMember, type Membership } from './membership.js';
 import type { WaitRegistry } from './wait.js';
 import { forwardPromote } from './join.js';
+import type { ConnectionOptions } from 'node:tls';
 
 /** etcd allows one learner at a time. */
 const learnersMax = 1;
@@ -43,6 +44,8 @@ export interface ClusterOpsOptions {
   readonly requestTimeoutMs: number;
   /** Since when the peer transport has had a working stream to `id` (ms), or null. */
   readonly peerActiveSinceMs: (id: bigint) => number | null;
+  /** TLS for https:// peer URLs when forwarding to the leader's peer port, read per request. */
+  readonly peerClientTls?: (() => ConnectionOptions) | undefined;
 }
 
 /** etcd's health interval: a peer counts as connected once its stream has been up this long. */
@@ -99,7 +102,7 @@ export class ClusterOps {
     if (!raft.isLeader) {
       const leader = this.#o.membership.get(raft.lead);
       if (!leader) throw new EtcdError('NoLeader');
-      await forwardPromote(leader.peerUrls, req.ID, { timeoutMs: this.#o.requestTimeoutMs });
+      await forwardPromote(leader.peerUrls, req.ID, { timeoutMs: this.#o.requestTimeoutMs, tls: this.#o.peerClientTls?.() });
       return { header: this.#o.header(), members: this.#o.membership.list().map(toPbMember) };
     }
     await this.promoteAsLeader(req.ID);

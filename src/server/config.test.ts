@@ -60,9 +60,9 @@ test('unknown flags and variables are refused as etcd refuses them', () => {
 });
 
 test('an etcd flag not implemented yet is refused by name unless given its default', () => {
-  assert.throws(() => loadConfig(['--cert-file', '/x.pem'], {}), /flag --cert-file is not implemented in etcd-ts yet/);
-  assert.throws(() => loadConfig([], { ETCD_AUTO_TLS: 'true' }), /flag --auto-tls is not implemented/);
-  assert.doesNotThrow(() => loadConfig(['--auto-tls=false'], {}));
+  assert.throws(() => loadConfig(['--discovery-srv', 'example.com'], {}), /flag --discovery-srv is not implemented in etcd-ts yet/);
+  assert.throws(() => loadConfig([], { ETCD_PROXY: 'on' }), /flag --proxy is not implemented/);
+  assert.doesNotThrow(() => loadConfig(['--proxy=off'], {}));
 });
 
 test('timeouts are checked as etcd checks them', () => {

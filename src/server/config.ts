@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { tlsConfigFrom, yamlSecurityFlags, type TlsConfig } from './tls-config.js';
 
 type FlagKind = 'string' | 'uint' | 'int' | 'bool' | 'duration' | 'list';
 
@@ -61,23 +62,26 @@ const flagSpecs: Readonly<Record<string, FlagSpec>> = {
   'proxy-dial-timeout': f('uint', '1000', false),
   'proxy-write-timeout': f('uint', '5000', false),
   'proxy-read-timeout': f('uint', '0', false),
-  'cert-file': f('string', '', false),
-  'key-file': f('string', '', false),
-  'client-cert-auth': f('bool', 'false', false),
-  'client-crl-file': f('string', '', false),
-  'client-cert-allowed-hostname': f('string', '', false),
-  'trusted-ca-file': f('string', '', false),
-  'auto-tls': f('bool', 'false', false),
-  'peer-cert-file': f('string', '', false),
-  'peer-key-file': f('string', '', false),
-  'peer-client-cert-auth': f('bool', 'false', false),
-  'peer-trusted-ca-file': f('string', '', false),
-  'peer-auto-tls': f('bool', 'false', false),
-  'peer-crl-file': f('string', '', false),
-  'peer-cert-allowed-cn': f('string', '', false),
-  'peer-cert-allowed-hostname': f('string', '', false),
-  'cipher-suites': f('list', '', false),
-  'experimental-peer-skip-client-san-verification': f('bool', 'false', false),
+  'cert-file': f('string', ''),
+  'key-file': f('string', ''),
+  'client-cert-auth': f('bool', 'false'),
+  'client-crl-file': f('string', ''),
+  'client-cert-allowed-hostname': f('string', ''),
+  'trusted-ca-file': f('string', ''),
+  'auto-tls': f('bool', 'false'),
+  'peer-cert-file': f('string', ''),
+  'peer-key-file': f('string', ''),
+  'peer-client-cert-auth': f('bool', 'false'),
+  'peer-trusted-ca-file': f('string', ''),
+  'peer-auto-tls': f('bool', 'false'),
+  'peer-crl-file': f('string', ''),
+  'peer-cert-allowed-cn': f('string', ''),
+  'peer-cert-allowed-hostname': f('string', ''),
+  'cipher-suites': f('list', ''),
+  'experimental-peer-skip-client-san-verification': f('bool', 'false'),
+  // From etcd 3.5: the TLS versions offered on client and peer ports ("TLS1.2", "TLS1.3"; empty: 1.2 and up).
+  'tls-min-version': f('string', ''),
+  'tls-max-version': f('string', ''),
   'cors': f('list', '*', false),
   'host-whitelist': f('list', '*', false),
   logger: f('string', 'zap'),
@@ -158,6 +162,8 @@ export interface ServerConfig {
   /** Period of watch progress notifications (etcd: 10 minutes when unset or 0, at least 100 ms). */
   readonly watchProgressNotifyIntervalMs: number;
   readonly printVersion: boolean;
+  /** Client and peer TLS flags (see tls-config.ts; resolved at start-up). */
+  readonly tls: TlsConfig;
   /** Which flags were set explicitly, and from where; for the start-up log. */
   readonly sources: ReadonlyMap<string, 'flag' | 'env' | 'config-file'>;
 }
@@ -237,9 +243,23 @@ function readConfigFile(path: string): RawValues {
   if (doc === null || doc === undefined) return out;
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config file ${path}: not a YAML mapping`);
   for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    let security: Array<[string, string]> | null;
+    try {
+      security = yamlSecurityFlags(key, value);
+    } catch (err) {
+      throw new ConfigError(`config file ${path}: ${(err as Error).message}`);
+    }
+    if (security !== null) {
+      for (const [flag, text] of security) out.set(flag, text);
+      continue;
+    }
     const name = yamlKeyToFlag(key);
     if (!flagSpecs[name]) throw new ConfigError(`config file ${path}: unknown key "${key}"`);
     if (value === null || value === undefined) continue;
+    if (name === 'cipher-suites' && Array.isArray(value)) {
+      out.set(name, value.map(String).join(','));
+      continue;
+    }
     if (typeof value === 'object') {
       throw new ConfigError(`config file ${path}: key "${key}" needs a plain value; "${name}" is not implemented in etcd-ts yet`);
     }
@@ -315,8 +335,8 @@ function parseUrls(name: string, text: string): URL[] {
     if (u.protocol !== 'http:' && u.protocol !== 'https:' && u.protocol !== 'unix:' && u.protocol !== 'unixs:') {
       throw new ConfigError(`invalid value "${text}" for flag -${name}: URL scheme must be http, https, unix, or unixs: ${s}`);
     }
-    if (u.protocol === 'https:' || u.protocol === 'unixs:') {
-      throw new ConfigError(`--${name}: https URLs need TLS, which is not implemented in etcd-ts yet: ${s}`);
+    if (u.protocol === 'unixs:') {
+      throw new ConfigError(`--${name}: unixs URLs (TLS over unix sockets) are not implemented in etcd-ts yet: ${s}`);
     }
     return u;
   });
@@ -403,8 +423,17 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     warningApplyDurationMs: num(values, 'experimental-warning-apply-duration'),
     watchProgressNotifyIntervalMs: num(values, 'experimental-watch-progress-notify-interval'),
     printVersion: bool(values, 'version'),
+    tls: tlsFromValues(values),
     sources,
   };
+}
+
+function tlsFromValues(values: RawValues): TlsConfig {
+  try {
+    return tlsConfigFrom((name) => str(values, name));
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 }
 
 function validateTimeouts(heartbeatMs: number, electionMs: number): void {

@@ -3,6 +3,7 @@
  * applying it. Linearizable reads wait for a ReadIndex round, serializable reads use local state.
  * Not a god object: apply lives in Applier, reads in ReadIndexCoordinator, membership in Membership.
  */
+import type { ConnectionOptions } from 'node:tls';
 import { EtcdError } from '../base/errors.js';
 import { clientDeadlineMs } from '../base/request-context.js';
 import type { Logger } from '../base/logger.js';
@@ -70,6 +71,8 @@ export interface EtcdServerOptions {
   readonly clusterToken: string;
   readonly strictReconfigCheck: boolean;
   readonly peerActiveSinceMs?: (id: bigint) => number | null;
+  /** TLS for https:// peer URLs (requests this member makes to a peer's port), read per request. */
+  readonly peerClientTls?: (() => ConnectionOptions) | undefined;
   readonly lessor: Lessor;
 }
 
@@ -271,6 +274,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
       header: () => this.#clusterHeader(),
       requestTimeoutMs: this.#requestTimeoutMs,
       peerActiveSinceMs: (id) => this.#o.peerActiveSinceMs?.(id) ?? null,
+      peerClientTls: this.#o.peerClientTls,
     });
     return this.#clusterOps;
   }

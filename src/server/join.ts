@@ -4,6 +4,7 @@
  * cluster id and its own member id (given to it by `member add`).
  */
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { ConnectionOptions } from 'node:tls';
 import { EtcdError, errorTable, type ErrorKind } from '../base/errors.js';
 import type { Membership } from './membership.js';
 
@@ -59,9 +60,20 @@ export interface RemoteCluster {
   readonly members: ReadonlyArray<{ id: bigint; name: string; peerUrls: readonly string[]; isLearner: boolean }>;
 }
 
-function fetchMembers(url: string, timeoutMs: number): Promise<RemoteCluster> {
+/** Peer TLS for https:// peer URLs (our certificate, the trusted CA); plain http URLs ignore it. */
+export interface PeerRequestOptions {
+  readonly timeoutMs: number;
+  readonly tls?: ConnectionOptions | undefined;
+}
+
+function connectPeer(url: string, tls: ConnectionOptions | undefined): http2.ClientHttp2Session {
+  return tls !== undefined && url.startsWith('https:') ? http2.connect(url, tls) : http2.connect(url);
+}
+
+function fetchMembers(url: string, options: PeerRequestOptions): Promise<RemoteCluster> {
+  const timeoutMs = options.timeoutMs;
   return new Promise((resolve, reject) => {
-    const session = http2.connect(url);
+    const session = connectPeer(url, options.tls);
     const timer = setTimeout(() => {
       session.destroy();
       reject(new Error(`timed out asking ${url} for the member list`));
@@ -98,11 +110,11 @@ function fetchMembers(url: string, timeoutMs: number): Promise<RemoteCluster> {
 }
 
 /** Asks each peer URL in turn; the first answer wins. */
-export async function fetchRemoteCluster(peerUrls: readonly string[], options: { timeoutMs: number }): Promise<RemoteCluster> {
+export async function fetchRemoteCluster(peerUrls: readonly string[], options: PeerRequestOptions): Promise<RemoteCluster> {
   const errors: string[] = [];
   for (const url of peerUrls) {
     try {
-      return await fetchMembers(url, options.timeoutMs);
+      return await fetchMembers(url, options);
     } catch (err) {
       errors.push(`${url}: ${(err as Error).message}`);
     }
@@ -111,11 +123,11 @@ export async function fetchRemoteCluster(peerUrls: readonly string[], options: {
 }
 
 /** Asks the leader (at one of its peer URLs) to promote a learner; rethrows the leader's EtcdError. */
-export async function forwardPromote(leaderPeerUrls: readonly string[], id: bigint, options: { timeoutMs: number }): Promise<void> {
+export async function forwardPromote(leaderPeerUrls: readonly string[], id: bigint, options: PeerRequestOptions): Promise<void> {
   const url = leaderPeerUrls[0];
   if (url === undefined) throw new EtcdError('NoLeader');
   const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const session = http2.connect(url);
+    const session = connectPeer(url, options.tls);
     const timer = setTimeout(() => {
       session.destroy();
       reject(new EtcdError('Timeout'));

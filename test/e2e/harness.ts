@@ -156,6 +156,12 @@ export interface MemberOptions {
   /** Extra etcd flags, e.g. ['--max-txn-ops=4']. */
   flags?: readonly string[];
   readyTimeoutMs?: number;
+  /**
+   * TLS on the client port: the client URL becomes https://, `ctlArgs` (e.g. --cacert, --cert, --key) are
+   * what the harness's own etcdctl calls (readiness) pass, and `alsoHttp` adds a plaintext client URL
+   * on a second port (httpClientUrl). The TLS flags themselves go in `flags`.
+   */
+  tls?: { ctlArgs: readonly string[]; alsoHttp?: boolean };
 }
 
 /** The caller's environment minus ETCD_* / ETCDCTL_*: etcd reads its flags from ETCD_* variables too. */
@@ -185,6 +191,9 @@ export class Member {
   readonly logPath: string;
   readonly #flags: readonly string[];
   readonly #readyTimeoutMs: number;
+  readonly #tls: MemberOptions['tls'];
+  /** The plaintext client port next to an https one (tls.alsoHttp), else 0. */
+  readonly httpClientPort: number;
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #lastExit: ExitInfo | undefined;
@@ -193,10 +202,12 @@ export class Member {
   private constructor(options: MemberOptions, ports: number[]) {
     this.target = options.target;
     this.name = options.name ?? 'm0';
-    const [clientPort, peerPort] = ports;
+    const [clientPort, peerPort, httpClientPort] = ports;
     if (clientPort === undefined || peerPort === undefined) throw new Error('two ports needed');
     this.clientPort = clientPort;
     this.peerPort = peerPort;
+    this.#tls = options.tls;
+    this.httpClientPort = options.tls?.alsoHttp === true ? httpClientPort ?? 0 : 0;
     this.dir = mkdtempSync(join(tmpdir(), `e2e-${options.target.name}-`));
     this.dataDir = join(this.dir, 'data');
     this.logPath = join(this.dir, 'member.log');
@@ -206,7 +217,7 @@ export class Member {
 
   /** Starts a fresh member and resolves once it serves a linearizable read. */
   static async start(options: MemberOptions): Promise<Member> {
-    const member = new Member(options, await freePorts(2));
+    const member = new Member(options, await freePorts(options.tls?.alsoHttp === true ? 3 : 2));
     try {
       await member.#launch();
     } catch (e) {
@@ -216,7 +227,8 @@ export class Member {
     return member;
   }
 
-  get clientUrl(): string { return `http://127.0.0.1:${this.clientPort}`; }
+  get clientUrl(): string { return `${this.#tls !== undefined ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`; }
+  get httpClientUrl(): string { return `http://127.0.0.1:${this.httpClientPort}`; }
   get peerUrl(): string { return `http://127.0.0.1:${this.peerPort}`; }
   /** host:port, as etcdctl --endpoints and grpc-js take it. */
   get endpoint(): string { return `127.0.0.1:${this.clientPort}`; }
@@ -228,7 +240,7 @@ export class Member {
     return [
       `--name=${this.name}`,
       `--data-dir=${this.dataDir}`,
-      `--listen-client-urls=${this.clientUrl}`,
+      `--listen-client-urls=${this.clientUrl}${this.httpClientPort !== 0 ? `,${this.httpClientUrl}` : ''}`,
       `--advertise-client-urls=${this.clientUrl}`,
       `--listen-peer-urls=${this.peerUrl}`,
       `--initial-advertise-peer-urls=${this.peerUrl}`,
@@ -262,7 +274,7 @@ export class Member {
     let last: CtlResult | undefined;
     while (Date.now() < deadline) {
       if (this.#child === undefined) throw new Error(`${this.target.label} exited before ready\n${this.logTail()}`);
-      last = await this.etcdctl(['endpoint', 'health', '--dial-timeout=1s', '--command-timeout=1s']);
+      last = await this.etcdctl([...(this.#tls?.ctlArgs ?? []), 'endpoint', 'health', '--dial-timeout=1s', '--command-timeout=1s']);
       if (last.code === 0) return;
       await Promise.race([this.#exited, new Promise((ok) => setTimeout(ok, limits.pollIntervalMs))]);
     }

@@ -21,6 +21,13 @@ export interface ClientListenerOptions {
   readonly tls?: TlsOptions;
   /** A connection that has not shown which protocol it speaks after this long is dropped. */
   readonly prefaceTimeoutMs: number;
+  /**
+   * TLS only: checks a connection after its handshake (etcd's post-handshake checks: client SAN, CRL);
+   * a rejection destroys the socket and is reported to onReject.
+   */
+  readonly checkTls?: (socket: tls.TLSSocket) => Promise<void>;
+  /** TLS only: a failed handshake or a failed check (etcd logs "rejected connection"). */
+  readonly onReject?: (socket: tls.TLSSocket, err: Error) => void;
   /** Receives each connection once its protocol is known. */
   readonly onConnection: (socket: Socket, protocol: ClientProtocol) => void;
 }
@@ -70,13 +77,26 @@ export function createClientListener(options: ClientListenerOptions): net.Server
     return server;
   }
   const server = tls.createServer({ ...options.tls, ALPNProtocols: ['h2', 'http/1.1'], handshakeTimeout: options.prefaceTimeoutMs });
+  const handOn = (socket: tls.TLSSocket): void => {
+    // HTTP/2 over TLS requires ALPN (RFC 9113 §3.2); a client that negotiated nothing speaks HTTP/1.
+    if (!socket.destroyed) options.onConnection(socket, socket.alpnProtocol === 'h2' ? 'h2' : 'http/1.1');
+  };
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     socket.on('error', dropSocket);
     socket.setNoDelay(true);
-    // HTTP/2 over TLS requires ALPN (RFC 9113 §3.2); a client that negotiated nothing speaks HTTP/1.
-    options.onConnection(socket, socket.alpnProtocol === 'h2' ? 'h2' : 'http/1.1');
+    if (options.checkTls === undefined) {
+      handOn(socket);
+      return;
+    }
+    options.checkTls(socket).then(() => handOn(socket), (err: unknown) => {
+      options.onReject?.(socket, err instanceof Error ? err : new Error(String(err)));
+      socket.destroy();
+    });
   });
-  server.on('tlsClientError', (_err, socket) => socket.destroy());
+  server.on('tlsClientError', (err, socket) => {
+    options.onReject?.(socket, err);
+    socket.destroy();
+  });
   return server;
 }
 

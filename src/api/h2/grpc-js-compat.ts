@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Duplex, Readable, Writable } from 'node:stream';
+import { TLSSocket, type PeerCertificate } from 'node:tls';
 import {
   Metadata,
   type handleBidiStreamingCall, type handleClientStreamingCall, type handleServerStreamingCall,
@@ -72,6 +73,12 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** grpc-js's AuthContext (not exported by its index). */
+export interface AuthContext {
+  transportSecurityType?: string;
+  sslPeerCertificate?: PeerCertificate;
+}
+
 /** Shared by the four call shapes: everything grpc-js's ServerSurfaceCall offers that handlers use. */
 class CallContext {
   readonly core: GrpcCall;
@@ -96,6 +103,17 @@ class CallContext {
 
   host(): string {
     return this.core.headers[':authority'] ?? '';
+  }
+
+  /**
+   * grpc-js's getAuthContext(): on a TLS connection whose client certificate was verified, the certificate
+   * (the auth layer takes its CN as the user under --client-cert-auth); {} otherwise.
+   */
+  authContext(): AuthContext {
+    const socket = this.core.stream.session?.socket;
+    if (!(socket instanceof TLSSocket) || !socket.authorized) return {};
+    const cert = socket.getPeerCertificate();
+    return { transportSecurityType: 'ssl', ...(cert.raw !== undefined ? { sslPeerCertificate: cert } : {}) };
   }
 
   sendMetadata(md: Metadata): void {
@@ -160,6 +178,9 @@ class UnaryCall extends EventEmitter implements CallListener {
 
   get metadata(): Metadata {
     return this.#ctx.metadata();
+  }
+  getAuthContext(): AuthContext {
+    return this.#ctx.authContext();
   }
   getPeer(): string {
     return this.#ctx.peer();
@@ -279,6 +300,9 @@ class ServerStreamCall extends Writable implements CallListener {
   get metadata(): Metadata {
     return this.#ctx.metadata();
   }
+  getAuthContext(): AuthContext {
+    return this.#ctx.authContext();
+  }
   getPeer(): string {
     return this.#ctx.peer();
   }
@@ -358,6 +382,9 @@ class ClientStreamCall extends Readable implements CallListener {
   get metadata(): Metadata {
     return this.#ctx.metadata();
   }
+  getAuthContext(): AuthContext {
+    return this.#ctx.authContext();
+  }
   getPeer(): string {
     return this.#ctx.peer();
   }
@@ -416,6 +443,9 @@ class BidiCall extends Duplex implements CallListener {
 
   get metadata(): Metadata {
     return this.#ctx.metadata();
+  }
+  getAuthContext(): AuthContext {
+    return this.#ctx.authContext();
   }
   getPeer(): string {
     return this.#ctx.peer();

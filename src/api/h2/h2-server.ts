@@ -17,7 +17,7 @@ import http2, {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
-import type { TlsOptions } from 'node:tls';
+import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { assert } from '../../base/assert.js';
 import { GrpcCode } from '../../base/errors.js';
@@ -75,6 +75,12 @@ export interface H2ServerOptions {
   readonly authorityFront?: boolean;
   /** Certificates for https:// URLs; ALPN then picks h2 or http/1.1. */
   readonly tls?: TlsOptions;
+  /** Checks each TLS connection after its handshake; a rejection is logged as "rejected connection". */
+  readonly tlsCheck?: (socket: TLSSocket) => Promise<void>;
+  /** Called with each TLS listener once created (e.g. to keep its certificate current). */
+  readonly onTlsServer?: (server: TlsServer) => void;
+  /** How a refused TLS connection is logged (default: a debug line). */
+  readonly onTlsReject?: (socket: TLSSocket, err: Error) => void;
 }
 
 function notFound(_req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
@@ -101,6 +107,9 @@ export class H2Server {
   readonly #receiveBytesMax: number;
   readonly #keepalive: KeepaliveOptions;
   readonly #tls: TlsOptions | undefined;
+  readonly #tlsCheck: ((socket: TLSSocket) => Promise<void>) | undefined;
+  readonly #onTlsReject: (socket: TLSSocket, err: Error) => void;
+  readonly #onTlsServer: ((server: TlsServer) => void) | undefined;
   readonly #h2: http2.Http2Server;
   readonly #h2Compat: http2.Http2Server;
   readonly #h1: http.Server;
@@ -125,6 +134,9 @@ export class H2Server {
       permitWithoutStream: options.keepalivePermitWithoutStream ?? false,
     };
     this.#tls = options.tls;
+    this.#tlsCheck = options.tlsCheck;
+    this.#onTlsServer = options.onTlsServer;
+    this.#onTlsReject = options.onTlsReject ?? ((_socket, err) => this.#log.debug('rejected TLS connection', { error: err.message }));
     this.#authorityFront = options.authorityFront ?? false;
     this.#httpHandler = options.httpHandler ?? notFound;
     for (const s of services) this.#register(s);
@@ -164,10 +176,12 @@ export class H2Server {
         continue;
       }
       const listener = createClientListener({
-        ...(secure && this.#tls !== undefined ? { tls: this.#tls } : {}),
+        ...(secure && this.#tls !== undefined ? { tls: this.#tls, onReject: this.#onTlsReject } : {}),
+        ...(secure && this.#tlsCheck !== undefined ? { checkTls: this.#tlsCheck } : {}),
         prefaceTimeoutMs,
         onConnection: (socket, protocol) => this.#onConnection(socket, protocol),
       });
+      if (secure) this.#onTlsServer?.(listener as TlsServer);
       const port = await listenOnUrl(listener, url);
       this.#listeners.push(listener);
       this.#boundPorts.push(port);

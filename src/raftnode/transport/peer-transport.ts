@@ -12,7 +12,7 @@ import type { Logger } from '../../base/logger.js';
 import { MessageType, type Message, type NodeId } from '../../raft/types.js';
 import { ByteWriter, encodeMessage } from '../codec.js';
 import type { RaftTransport } from '../raft-node.js';
-import { checkPeerUrl, listenPeer, type ConnectionSettings, type PeerListener } from './connection.js';
+import { checkPeerUrl, listenPeer, type ConnectionSettings, type PeerListener, type PeerTls } from './connection.js';
 import { resolveLimits, type TransportLimits } from './limits.js';
 import { PeerReceiver, type ReceiverContext, type ReceiverStats } from './peer-receiver.js';
 import { PeerSender, type PeerStats, type SenderContext, type SnapshotStatus } from './peer-sender.js';
@@ -21,6 +21,7 @@ import { appendFrame, idToHex } from './wire.js';
 export type { PeerStats, SnapshotStatus } from './peer-sender.js';
 export type { ReceiverStats } from './peer-receiver.js';
 export type { TransportLimits } from './limits.js';
+export type { PeerTls, TlsRejection } from './connection.js';
 
 export interface PeerTransportOptions {
   readonly localId: NodeId;
@@ -42,6 +43,8 @@ export interface PeerTransportOptions {
   readonly limits?: Partial<TransportLimits>;
   /** Requests on paths other than raft's (e.g. GET /members for a member joining the cluster). */
   readonly otherRequest?: ReceiverContext['otherRequest'];
+  /** Certificates and checks for https:// URLs (listening and dialling); required for them. */
+  readonly tls?: PeerTls;
   /** Jitter for reconnection delays; values in [0, 1). Default Math.random. */
   readonly rng?: () => number;
 }
@@ -92,6 +95,7 @@ export class PeerTransport implements RaftTransport {
       incomingConnectionsMax: l.incomingConnectionsMax,
       // nghttp2 counts data not yet on the wire: room for a full queue and a snapshot's chunks in flight.
       sessionMemoryMb: Math.ceil((l.queueBytesMax + 4 * l.snapshotChunkBytes + l.connectionWindowBytes) / 2 ** 20) + 16,
+      ...(options.tls !== undefined ? { tls: options.tls } : {}),
     };
     this.#receiver = new PeerReceiver({
       localId: options.localId,

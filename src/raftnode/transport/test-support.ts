@@ -5,7 +5,7 @@
 import { silentLogger, type LogFields, type Logger } from '../../base/logger.js';
 import { EntryType, MessageType, type Entry, type Message, type NodeId } from '../../raft/types.js';
 import type { TransportLimits } from './limits.js';
-import { PeerTransport, type SnapshotStatus } from './peer-transport.js';
+import { PeerTransport, type PeerTls, type SnapshotStatus } from './peer-transport.js';
 
 export const CLUSTER: NodeId = 0xcdf818194e3a8c32n;
 
@@ -74,7 +74,7 @@ export interface Node {
 
 export async function startNode(
   id: NodeId,
-  options: { clusterId?: NodeId; limits?: Partial<TransportLimits>; port?: number; log?: Logger } = {},
+  options: { clusterId?: NodeId; limits?: Partial<TransportLimits>; port?: number; log?: Logger; tls?: PeerTls } = {},
 ): Promise<Node> {
   const received: Message[] = [];
   const unreachable: NodeId[] = [];
@@ -82,7 +82,8 @@ export async function startNode(
   const t = new PeerTransport({
     localId: id,
     clusterId: options.clusterId ?? CLUSTER,
-    listenUrls: [new URL(`http://127.0.0.1:${options.port ?? 0}`)],
+    listenUrls: [new URL(`${options.tls !== undefined ? 'https' : 'http'}://127.0.0.1:${options.port ?? 0}`)],
+    ...(options.tls !== undefined ? { tls: options.tls } : {}),
     log: options.log ?? silentLogger,
     onMessage: (m) => received.push(m),
     onUnreachable: (peer) => unreachable.push(peer),

@@ -65,6 +65,8 @@ export interface MemberSpec {
   flags: readonly string[];
   /** The port other members dial for this one; the member's own peer port unless a proxy sits in front. */
   advertisedPeerPort?: number;
+  /** https for peer TLS (the certificate flags go in `flags`); http by default. */
+  peerScheme?: 'http' | 'https';
 }
 
 /** One member process; start, kill, pause and restart it on the same data dir. */
@@ -78,6 +80,7 @@ export class ClusterMember {
   #peerPort: number;
   #advertisedPeerPort: number;
   readonly #flags: readonly string[];
+  readonly #peerScheme: 'http' | 'https';
   #bootstrap: Bootstrap | undefined;
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
@@ -92,6 +95,7 @@ export class ClusterMember {
     this.#peerPort = ports.peer;
     this.#advertisedPeerPort = spec.advertisedPeerPort ?? ports.peer;
     this.#flags = spec.flags;
+    this.#peerScheme = spec.peerScheme ?? 'http';
     this.dir = mkdtempSync(join(tmpdir(), `e2e-cluster-${spec.target.name}-${spec.name}-`));
     this.dataDir = join(this.dir, 'data');
     this.logPath = join(this.dir, 'member.log');
@@ -109,7 +113,7 @@ export class ClusterMember {
   get clientUrl(): string { return `http://127.0.0.1:${this.clientPort}`; }
   get peerPort(): number { return this.#peerPort; }
   /** The URL the cluster knows this member by (--initial-advertise-peer-urls). */
-  get peerUrl(): string { return `http://127.0.0.1:${this.#advertisedPeerPort}`; }
+  get peerUrl(): string { return `${this.#peerScheme}://127.0.0.1:${this.#advertisedPeerPort}`; }
   get endpoint(): string { return `127.0.0.1:${this.clientPort}`; }
   get pid(): number | undefined { return this.#child?.pid; }
   get running(): boolean { return this.#child !== undefined; }
@@ -130,7 +134,7 @@ export class ClusterMember {
       `--data-dir=${this.dataDir}`,
       `--listen-client-urls=${this.clientUrl}`,
       `--advertise-client-urls=${this.clientUrl}`,
-      `--listen-peer-urls=http://127.0.0.1:${this.#peerPort}`,
+      `--listen-peer-urls=${this.#peerScheme}://127.0.0.1:${this.#peerPort}`,
       ...this.#flags,
     ];
   }
@@ -301,6 +305,10 @@ export interface ClusterOptions {
   token?: string;
   /** When given, every member advertises a port of this proxy for its peers. */
   proxy?: PeerProxy;
+  /** https: peer TLS (certificate flags in `flags` / `memberFlags`). */
+  peerScheme?: 'http' | 'https';
+  /** Flags for one member on top of `flags` (e.g. its own peer certificate). */
+  memberFlags?: (name: string) => readonly string[];
 }
 
 export interface LeaderView {
@@ -315,12 +323,16 @@ export class Cluster {
   readonly flags: readonly string[];
   readonly proxy: PeerProxy | undefined;
   readonly members: ClusterMember[] = [];
+  readonly #peerScheme: 'http' | 'https';
+  readonly #memberFlags: (name: string) => readonly string[];
 
   private constructor(options: ClusterOptions) {
     this.target = options.target;
     this.token = options.token ?? 'e2e-cluster';
     this.flags = options.flags ?? timingFlags;
     this.proxy = options.proxy;
+    this.#peerScheme = options.peerScheme ?? 'http';
+    this.#memberFlags = options.memberFlags ?? (() => []);
     this.proxy?.identifyBy(() => this.pids());
   }
 
@@ -343,7 +355,9 @@ export class Cluster {
   async create(name: string): Promise<ClusterMember> {
     if (this.members.some((m) => m.name === name)) throw new Error(`member ${name} exists`);
     const proxy = this.proxy;
-    const member = await ClusterMember.create({ target: this.target, name, flags: this.flags },
+    const member = await ClusterMember.create({
+      target: this.target, name, flags: [...this.flags, ...this.#memberFlags(name)], peerScheme: this.#peerScheme,
+    },
       proxy === undefined ? {} : { advertise: (peerPort) => proxy.route(name, peerPort) });
     this.members.push(member);
     return member;
