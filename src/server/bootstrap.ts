@@ -15,8 +15,10 @@ import { leaseService } from '../api/grpc/lease-service.js';
 import { Lessor } from '../lease/lessor.js';
 import { LeaseApplier } from './apply/lease-apply.js';
 import { H2Server } from '../api/h2/h2-server.js';
-import { createHttpHandler } from '../api/http/http-handler.js';
+import { createHttpHandler, createMetricsHandler } from '../api/http/http-handler.js';
+import { MetricsListener } from '../api/http/metrics-listener.js';
 import { ServerMetrics } from './metrics.js';
+import { healthSource, metricSources } from './observability.js';
 import { watchService } from '../api/grpc/watch-service.js';
 import { effectiveProgressIntervalMs } from '../watch/limits.js';
 import { WatchableStore } from '../watch/watchable-store.js';
@@ -43,6 +45,8 @@ export interface RunningMember {
   readonly clusterId: bigint;
   readonly server: EtcdServer;
   readonly clientPorts: readonly number[];
+  /** One per --listen-metrics-urls URL. */
+  readonly metricsPorts: readonly number[];
   /** Settles when the member must end on its own (removed from the cluster, or its state is unusable). */
   readonly ended: Promise<{ code: number; reason: string }>;
   stop(): Promise<void>;
@@ -180,6 +184,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     : cfg.initialClusterState === 'existing' ? await joinExisting(cfg, log) : bootstrapNew(cfg, log);
   let watchable: WatchableStore | null = null;
   const metrics = new ServerMetrics();
+  rec.wal.reportTo(metrics.wal);
   let lastLead = 0n;
   let transportRef: PeerTransport | null = null;
   let endMember: (outcome: { code: number; reason: string }) => void = () => {};
@@ -192,6 +197,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     log: rootLog.child('mvcc'), batchIntervalMs: cfg.backendBatchIntervalMs, batchLimit: cfg.backendBatchLimit,
     compactionBatchLimit: cfg.compactionBatchLimit, leases: lessor,
     onEvents: (events, revision) => watchable?.notify(events, revision),
+    metrics: { backend: metrics.backend, mvcc: metrics.mvcc },
   });
   watchable = new WatchableStore({ history: store.watchHistory(), log: rootLog.child('mvcc') });
   const membership = new Membership(store, { clusterId: rec.clusterId });
@@ -212,11 +218,15 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   });
   if (rec.bootstrapPeers) rawNode.bootstrap(rec.bootstrapPeers);
   let raftNode: RaftNode | null = null;
+  let clusterVersionDecided = false;
   const applier = new Applier({
     store, membership, waits, log, localId: rec.memberId,
     rawNode: () => rawNode,
     term: () => raftNode?.term ?? 0,
-    onClusterVersion: (v) => log.info('cluster version is updated', { 'cluster-version': v }),
+    onClusterVersion: (v) => {
+      clusterVersionDecided = true;
+      log.info('cluster version is updated', { 'cluster-version': v });
+    },
     onRemovedSelf: () => {
       log.warn('the member has been permanently removed from the cluster');
       endMember({ code: 0, reason: 'removed from the cluster' });
@@ -249,6 +259,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       endMember({ code: 0, reason: 'removed from the cluster' });
     },
     otherRequest: membersHandler(membership, (id) => server.promoteForwarded(id)),
+    onRtt: (peer, rttMs) => metrics.observeRtt(peer, rttMs),
   });
   transportRef = transport;
   await transport.start();
@@ -274,6 +285,8 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     events: {
       onSoftState: (ss, term) => {
         metrics.hasLeader.set(ss.lead === 0n ? 0 : 1);
+        // A restarted member's cluster already has its version, whether or not its entry is replayed.
+        if (ss.lead !== 0n && !rec.fresh) clusterVersionDecided = true;
         metrics.isLeader.set(ss.role === StateRole.Leader ? 1 : 0);
         if (ss.lead !== 0n && ss.lead !== lastLead) metrics.leaderChanges.inc();
         lastLead = ss.lead;
@@ -308,16 +321,9 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     store: watchable, header: (rev) => server.header(rev), requestBytesMax: cfg.requestBytesMax,
     progressIntervalMs: progress.intervalMs, log: rootLog.child('v3rpc'),
   });
-  const httpHandler = createHttpHandler({
-    metrics: metrics.registry,
-    health: {
-      healthy: async () => {
-        if (!raftNode || raftNode.lead === 0n) return false;
-        await server.reads.waitLinearizable();
-        return true;
-      },
-    },
-  });
+  metrics.attach(metricSources({ server, store, membership, raft: () => raftNode, memberId: rec.memberId, clusterVersionDecided: () => clusterVersionDecided }));
+  const health = healthSource({ server, membership, raft: () => raftNode, memberId: rec.memberId, metrics });
+  const httpHandler = createHttpHandler({ metrics: metrics.registry, health });
   const grpc = new H2Server(
     [
       kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')),
@@ -327,9 +333,11 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       urls: cfg.listenClientUrls, requestBytesMax: cfg.requestBytesMax, maxConcurrentStreams: cfg.maxConcurrentStreams,
       keepaliveMinTimeMs: cfg.grpcKeepaliveMinTimeMs, keepaliveIntervalMs: cfg.grpcKeepaliveIntervalMs,
       keepaliveTimeoutMs: cfg.grpcKeepaliveTimeoutMs, log: rootLog.child('embed'), httpHandler, authorityFront: true,
+      metrics: metrics.grpc,
     },
   );
   await grpc.listen(cfg.listenClientUrls);
+  const metricsListener = await MetricsListener.listen(cfg.listenMetricsUrls, createMetricsHandler({ metrics: metrics.registry, health }), rootLog.child('embed'));
   log.info('now serving peer/client/metrics', {
     'local-member-id': idToHex(rec.memberId),
     'advertise-client-urls': cfg.advertiseClientUrls,
@@ -340,12 +348,14 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     clusterId: rec.clusterId,
     server,
     clientPorts: grpc.boundPorts,
+    metricsPorts: metricsListener.boundPorts,
     ended,
     stop: async () => {
       const embed = rootLog.child('embed');
       embed.info('closing etcd server', { name: cfg.name, 'data-dir': cfg.dataDir });
       watchable?.close();
       await grpc.close(2000);
+      await metricsListener.close();
       lessor.stop();
       raftNode?.stop();
       await transport.close();

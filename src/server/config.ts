@@ -25,7 +25,7 @@ const flagSpecs: Readonly<Record<string, FlagSpec>> = {
   'wal-dir': f('string', ''),
   'listen-peer-urls': f('list', 'http://localhost:2380'),
   'listen-client-urls': f('list', 'http://localhost:2379'),
-  'listen-metrics-urls': f('list', '', false),
+  'listen-metrics-urls': f('list', ''),
   'max-snapshots': f('uint', '5'),
   'max-wals': f('uint', '5'),
   name: f('string', 'default'),
@@ -127,6 +127,8 @@ export interface ServerConfig {
   readonly dataDir: string;
   readonly walDir: string;
   readonly listenClientUrls: readonly URL[];
+  /** Extra listeners serving only /metrics and the health endpoints (empty: none). */
+  readonly listenMetricsUrls: readonly URL[];
   readonly advertiseClientUrls: readonly string[];
   readonly listenPeerUrls: readonly URL[];
   readonly initialAdvertisePeerUrls: readonly string[];
@@ -323,6 +325,15 @@ function parseUrls(name: string, text: string): URL[] {
   return urls;
 }
 
+/** etcd serves metrics over http or https only; https needs TLS, which parseUrls already refuses. */
+function parseMetricsUrls(text: string): URL[] {
+  const urls = parseUrls('listen-metrics-urls', text);
+  for (const u of urls) {
+    if (u.protocol !== 'http:') throw new ConfigError(`--listen-metrics-urls: metrics are served over http only: ${u.href}`);
+  }
+  return urls;
+}
+
 function parseInitialCluster(text: string): Member0[] {
   const byName = new Map<string, string[]>();
   for (const part of text.split(',').filter((s) => s.length > 0)) {
@@ -373,6 +384,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     dataDir: str(values, 'data-dir') || `${name}.etcd`,
     walDir: str(values, 'wal-dir'),
     listenClientUrls: parseUrls('listen-client-urls', str(values, 'listen-client-urls')),
+    listenMetricsUrls: parseMetricsUrls(str(values, 'listen-metrics-urls')),
     advertiseClientUrls: parseUrls('advertise-client-urls', str(values, 'advertise-client-urls')).map((u) => u.toString().replace(/\/$/, '')),
     listenPeerUrls: parseUrls('listen-peer-urls', str(values, 'listen-peer-urls')),
     initialAdvertisePeerUrls: parseUrls('initial-advertise-peer-urls', peerAdvertise).map((u) => u.toString().replace(/\/$/, '')),

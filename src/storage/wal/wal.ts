@@ -58,8 +58,6 @@ export interface WalMetrics {
 const noWalMetrics: WalMetrics = { fsyncSeconds: () => {} };
 
 export interface WalOptions {
-  /** Default: nothing reported. */
-  readonly metrics?: WalMetrics;
   /** Preallocated size of each segment (default 64 MiB). */
   readonly segmentBytes?: number;
   /** Segment files kept even once released (etcd's --max-wals; default 5; Infinity: never delete). */
@@ -112,7 +110,7 @@ export class Wal {
   readonly #segmentBytes: number;
   readonly #segmentFilesMax: number;
   readonly #logger: WalLogger;
-  readonly #metrics: WalMetrics;
+  #metrics: WalMetrics = noWalMetrics;
   readonly #writer = new ByteWriter(WRITER_INITIAL_BYTES);
   #fd: number;
   #offset: number;
@@ -135,7 +133,6 @@ export class Wal {
     this.#segmentBytes = checkedSegmentBytes(state.options.segmentBytes);
     this.#segmentFilesMax = state.options.segmentFilesMax ?? WAL_SEGMENT_FILES_MAX_DEFAULT;
     this.#logger = state.options.logger ?? stderrLogger;
-    this.#metrics = state.options.metrics ?? noWalMetrics;
     assert(this.#segmentFilesMax >= 1, 'segmentFilesMax must be at least 1');
   }
 
@@ -209,6 +206,11 @@ export class Wal {
 
   get lastIndex(): number {
     return this.#lastIndex;
+  }
+
+  /** Where to report from now on; the server wires it once the member's metrics exist. */
+  reportTo(metrics: WalMetrics): void {
+    this.#metrics = metrics;
   }
 
   get hardState(): HardState {

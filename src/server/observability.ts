@@ -1,0 +1,53 @@
+/**
+ * What /metrics and the health endpoints read from a running member, gathered in one place so bootstrap
+ * only wires them.
+ */
+import type { HealthSource } from '../api/http/health.js';
+import { alarmTypeToJSON, RangeRequest } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
+import type { RaftNode } from '../raftnode/raft-node.js';
+import type { EtcdServer } from './etcd-server.js';
+import type { KvStore } from './kv-store.js';
+import type { Membership } from './membership.js';
+import type { MetricSources, ServerMetrics } from './metrics.js';
+
+interface MemberParts {
+  readonly server: EtcdServer;
+  readonly membership: Membership;
+  /** Null until the raft node exists. */
+  readonly raft: () => RaftNode | null;
+  readonly memberId: bigint;
+}
+
+export function metricSources(m: MemberParts & { store: KvStore; clusterVersionDecided: () => boolean }): MetricSources {
+  return {
+    memberId: m.memberId,
+    committedIndex: () => m.raft()?.committedIndex ?? 0,
+    appliedIndex: () => m.raft()?.appliedIndex ?? 0,
+    proposalsPending: () => m.server.proposalsPending,
+    proposalsFailed: () => m.server.proposalsFailed,
+    isLearner: () => m.membership.get(m.memberId)?.isLearner ?? false,
+    clusterVersion: () => (m.clusterVersionDecided() ? m.server.clusterVersion : null),
+    dbSizeBytes: () => m.store.dbSizeBytes(),
+    dbSizeInUseBytes: () => m.store.dbSizeInUseBytes(),
+    liveKeys: () => m.store.liveKeys(),
+    revision: () => m.store.rev(),
+    compactRevision: () => m.store.compactRev(),
+  };
+}
+
+/** etcd 3.5's readiness reads are ordinary Range requests of one key, keys only. */
+function probeRange(serializable: boolean): RangeRequest {
+  return RangeRequest.fromPartial({ key: Buffer.from('health'), keysOnly: true, limit: 1n, serializable });
+}
+
+export function healthSource(m: MemberParts & { metrics: ServerMetrics }): HealthSource {
+  return {
+    alarms: async () => (await m.server.alarm()).alarms.map((a) => alarmTypeToJSON(a.alarm)),
+    hasLeader: () => (m.raft()?.lead ?? 0n) !== 0n,
+    quorumRead: () => m.server.reads.waitLinearizable(),
+    linearizableRead: async () => void (await m.server.range(probeRange(false))),
+    serializableRead: async () => void (await m.server.range(probeRange(true))),
+    isLearner: () => m.membership.get(m.memberId)?.isLearner ?? false,
+    onHealth: (healthy) => m.metrics.healthChecked(healthy),
+  };
+}
