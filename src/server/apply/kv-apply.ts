@@ -51,6 +51,7 @@ export interface MvccOpCounts {
  * prev_kv or ignore_*; a txn is a store txn of more than one operation).
  */
 export interface MvccMetrics {
+  /** Read the counts at once: the object is reused for the next store txn. */
   txnEnded(ops: MvccOpCounts): void;
 }
 
