@@ -242,6 +242,13 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     onEmptyEntry: (e) => {
       if (raftNode?.isLeader && e.term === raftNode.term) lessor.promote(electionTicks * cfg.heartbeatMs);
     },
+    slowApply: {
+      thresholdMs: cfg.warningApplyDurationMs,
+      onSlow: (request, tookMs) => {
+        metrics.slowApply();
+        log.warn('apply request took too long', { took: `${tookMs.toFixed(3)}ms`, 'expected-duration': `${cfg.warningApplyDurationMs}ms`, request });
+      },
+    },
   }, { confState: rec.snapshot?.metadata.confState ?? rawNode.status().config });
   const transport: PeerTransport = new PeerTransport({
     localId: rec.memberId,

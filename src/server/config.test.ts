@@ -92,3 +92,9 @@ test('--listen-metrics-urls is accepted (http only) and defaults to none', () =>
   assert.throws(() => loadConfig(['--listen-metrics-urls=unix://metrics.sock'], {}), /metrics are served over http only/);
   assert.throws(() => loadConfig(['--listen-metrics-urls=ftp://x:1'], {}), /URL scheme must be http, https, unix, or unixs/);
 });
+
+test('--experimental-warning-apply-duration is read as a duration (default 100ms)', () => {
+  assert.equal(loadConfig([], {}).warningApplyDurationMs, 100);
+  assert.equal(loadConfig(['--experimental-warning-apply-duration=250ms'], {}).warningApplyDurationMs, 250);
+  assert.equal(loadConfig(['--experimental-warning-apply-duration=1ns'], {}).warningApplyDurationMs, 1e-6);
+});

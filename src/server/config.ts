@@ -103,7 +103,7 @@ const flagSpecs: Readonly<Record<string, FlagSpec>> = {
   'experimental-enable-lease-checkpoint-persist': f('bool', 'false', false),
   'experimental-compaction-batch-limit': f('int', '1000'),
   'experimental-watch-progress-notify-interval': f('duration', '10m0s'),
-  'experimental-warning-apply-duration': f('duration', '100ms', false),
+  'experimental-warning-apply-duration': f('duration', '100ms'),
   'unsafe-no-fsync': f('bool', 'false'),
   // From etcd 3.5: entries a leader keeps below a snapshot for slow followers.
   'experimental-snapshot-catchup-entries': f('uint', '5000'),

@@ -145,12 +145,14 @@ test('disk and network histograms use etcd\'s buckets', async () => {
   assert.equal(rawValue(text, `${rtt}_bucket`, { To: 'a', le: '3.2768' }), 2);
 });
 
-test('health checks are counted', async () => {
+test('health checks and slow applies are counted', async () => {
   const m = new ServerMetrics();
   m.healthChecked(true);
   m.healthChecked(false);
   m.healthChecked(false);
+  m.slowApply();
   const f = await scrape(m);
+  assert.equal(valueOf(f, 'etcd_server_slow_apply_total'), 1);
   assert.equal(valueOf(f, 'etcd_server_health_success'), 1);
   assert.equal(valueOf(f, 'etcd_server_health_failures'), 2);
 });

@@ -163,6 +163,7 @@ export class ServerMetrics {
   readonly wal: WalMetrics;
   readonly backend: BackendMetrics;
   readonly #healthSuccess: Cell;
+  readonly #slowApplies: Cell;
   readonly #healthFailures: Cell;
   readonly #rtt: Histogram<'To'>;
   readonly #rttByPeer = new Map<bigint, { observe(seconds: number): void }>();
@@ -187,6 +188,9 @@ export class ServerMetrics {
     });
     this.#healthSuccess = new CellCounter(registry, { name: 'etcd_server_health_success', help: 'The total number of successful health checks' }).bind();
     this.#healthFailures = new CellCounter(registry, { name: 'etcd_server_health_failures', help: 'The total number of failed health checks' }).bind();
+    this.#slowApplies = new CellCounter(registry, {
+      name: 'etcd_server_slow_apply_total', help: 'The total number of slow apply requests (likely overloaded from slow disk).',
+    }).bind();
     this.#registerSourced(registry);
     collectDefaultMetrics({ register: registry });
   }
@@ -204,6 +208,11 @@ export class ServerMetrics {
       this.#rttByPeer.set(peer, child);
     }
     child.observe(rttMs / 1000);
+  }
+
+  /** An apply took longer than --experimental-warning-apply-duration. */
+  slowApply(): void {
+    this.#slowApplies.value++;
   }
 
   /** A /health answer (etcd counts them). */

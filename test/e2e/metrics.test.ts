@@ -36,6 +36,7 @@ const expectedTypes: Readonly<Record<string, string>> = {
   etcd_cluster_version: 'GAUGE',
   etcd_server_id: 'GAUGE',
   etcd_server_is_learner: 'GAUGE',
+  etcd_server_slow_apply_total: 'COUNTER',
   etcd_mvcc_db_total_size_in_bytes: 'GAUGE',
   etcd_mvcc_db_total_size_in_use_in_bytes: 'GAUGE',
   etcd_mvcc_put_total: 'COUNTER',
@@ -80,7 +81,9 @@ async function scrape(port: number): Promise<Map<string, Family>> {
 before(async () => {
   for (const target of targets) {
     const [metricsPort] = await freePorts(1);
-    const member = await Member.start({ target, flags: [`--listen-metrics-urls=http://127.0.0.1:${metricsPort!}`] });
+    // Every apply is "slow" at 1ns, so etcd_server_slow_apply_total moves with each write.
+    const flags = [`--listen-metrics-urls=http://127.0.0.1:${metricsPort!}`, '--experimental-warning-apply-duration=1ns'];
+    const member = await Member.start({ target, flags });
     sides.push({ target, member, metricsPort: metricsPort!, rpc: new EtcdRpc(member.endpoint) });
   }
   // Every counter below needs at least one put behind it.
@@ -141,6 +144,7 @@ test('a put counts one mvcc put and one Put handled OK; its WAL fsync is timed',
     assert.equal(delta('grpc_server_handled_total', putLabels), 1, side.target.label);
     assert.equal(delta('grpc_server_started_total', { grpc_method: 'Put', grpc_service: 'etcdserverpb.KV', grpc_type: 'unary' }), 1, side.target.label);
     assert.ok(delta('etcd_disk_wal_fsync_duration_seconds') >= 1, `${side.target.label}: WAL fsync count grows`);
+    assert.ok(delta('etcd_server_slow_apply_total') >= 1, `${side.target.label}: a slow apply is counted`);
     assert.ok(valueOf(after, 'etcd_server_proposals_applied_total') > valueOf(before, 'etcd_server_proposals_applied_total'));
     assert.ok(valueOf(after, 'etcd_debugging_mvcc_keys_total') >= 2);
   }
