@@ -29,6 +29,7 @@ import { StateRole, type Rng } from '../raft/contract.js';
 import type { Snapshot } from '../raft/types.js';
 import { RaftNode } from '../raftnode/raft-node.js';
 import { PeerTransport } from '../raftnode/transport/peer-transport.js';
+import { HeartbeatWatch } from '../raftnode/heartbeat-watch.js';
 import { Wal } from '../storage/wal/wal.js';
 import { Snapshotter } from '../storage/snap/snapshotter.js';
 import { Applier } from './applier.js';
@@ -283,8 +284,18 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     },
   });
   let published = false;
+  const heartbeats = new HeartbeatWatch(transport, {
+    heartbeatMs: cfg.heartbeatMs,
+    now: () => performance.now(),
+    onLate: (peer, exceededMs) => {
+      metrics.heartbeatSendFailure();
+      rootLog.child('etcdserver').warn('leader failed to send out heartbeat on time; took too long, leader is overloaded likely from slow disk', {
+        'to': idToHex(peer), 'heartbeat-interval': `${cfg.heartbeatMs}ms`, 'expected-duration': `${2 * cfg.heartbeatMs}ms`, 'exceeded-duration': `${exceededMs.toFixed(3)}ms`,
+      });
+    },
+  });
   raftNode = new RaftNode({
-    id: rec.memberId, rawNode, logStore: rec.storage, wal: rec.wal, snapshotter, transport,
+    id: rec.memberId, rawNode, logStore: rec.storage, wal: rec.wal, snapshotter, transport: heartbeats,
     stateMachine: applier, log: rootLog.child('raft'), tickMs: cfg.heartbeatMs,
     snapshotCount: cfg.snapshotCount, catchUpEntries: cfg.snapshotCatchUpEntries,
     appliedIndex: snapshotIndex, snapshotIndex, snapshotTerm: rec.snapshot?.metadata.term ?? 0, maxSnapshots: cfg.maxSnapshots, unsafeNoFsync: cfg.unsafeNoFsync,
@@ -296,6 +307,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
         if (ss.lead !== 0n && !rec.fresh) clusterVersionDecided = true;
         metrics.isLeader.set(ss.role === StateRole.Leader ? 1 : 0);
         if (ss.lead !== 0n && ss.lead !== lastLead) metrics.leaderChanges.inc();
+        if (ss.lead !== lastLead) heartbeats.reset();
         lastLead = ss.lead;
         server.onLeaderChange(ss.lead);
         if (ss.role !== StateRole.Leader) lessor.demote();

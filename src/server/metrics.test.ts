@@ -37,7 +37,7 @@ test('every metric has etcd\'s name and type', async () => {
     etcd_server_proposals_committed_total: 'GAUGE', etcd_server_proposals_applied_total: 'GAUGE',
     etcd_server_proposals_pending: 'GAUGE', etcd_server_proposals_failed_total: 'COUNTER',
     etcd_server_version: 'GAUGE', etcd_cluster_version: 'GAUGE', etcd_server_id: 'GAUGE', etcd_server_is_learner: 'GAUGE',
-    etcd_server_health_success: 'COUNTER', etcd_server_health_failures: 'COUNTER',
+    etcd_server_health_success: 'COUNTER', etcd_server_heartbeat_send_failures_total: 'COUNTER', etcd_server_slow_apply_total: 'COUNTER', etcd_server_health_failures: 'COUNTER',
     etcd_mvcc_db_total_size_in_bytes: 'GAUGE', etcd_mvcc_db_total_size_in_use_in_bytes: 'GAUGE',
     etcd_mvcc_put_total: 'COUNTER', etcd_mvcc_delete_total: 'COUNTER', etcd_mvcc_range_total: 'COUNTER', etcd_mvcc_txn_total: 'COUNTER',
     etcd_debugging_mvcc_keys_total: 'GAUGE',
@@ -151,7 +151,9 @@ test('health checks and slow applies are counted', async () => {
   m.healthChecked(false);
   m.healthChecked(false);
   m.slowApply();
+  m.heartbeatSendFailure();
   const f = await scrape(m);
+  assert.equal(valueOf(f, 'etcd_server_heartbeat_send_failures_total'), 1);
   assert.equal(valueOf(f, 'etcd_server_slow_apply_total'), 1);
   assert.equal(valueOf(f, 'etcd_server_health_success'), 1);
   assert.equal(valueOf(f, 'etcd_server_health_failures'), 2);

@@ -164,6 +164,7 @@ export class ServerMetrics {
   readonly backend: BackendMetrics;
   readonly #healthSuccess: Cell;
   readonly #slowApplies: Cell;
+  readonly #heartbeatSendFailures: Cell;
   readonly #healthFailures: Cell;
   readonly #rtt: Histogram<'To'>;
   readonly #rttByPeer = new Map<bigint, { observe(seconds: number): void }>();
@@ -191,6 +192,10 @@ export class ServerMetrics {
     this.#slowApplies = new CellCounter(registry, {
       name: 'etcd_server_slow_apply_total', help: 'The total number of slow apply requests (likely overloaded from slow disk).',
     }).bind();
+    this.#heartbeatSendFailures = new CellCounter(registry, {
+      name: 'etcd_server_heartbeat_send_failures_total',
+      help: 'The total number of leader heartbeat send failures (likely overloaded from slow disk).',
+    }).bind();
     this.#registerSourced(registry);
     collectDefaultMetrics({ register: registry });
   }
@@ -213,6 +218,11 @@ export class ServerMetrics {
   /** An apply took longer than --experimental-warning-apply-duration. */
   slowApply(): void {
     this.#slowApplies.value++;
+  }
+
+  /** The leader sent a heartbeat later than two heartbeat intervals after the previous one. */
+  heartbeatSendFailure(): void {
+    this.#heartbeatSendFailures.value++;
   }
 
   /** A /health answer (etcd counts them). */

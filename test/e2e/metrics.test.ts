@@ -37,6 +37,7 @@ const expectedTypes: Readonly<Record<string, string>> = {
   etcd_server_id: 'GAUGE',
   etcd_server_is_learner: 'GAUGE',
   etcd_server_slow_apply_total: 'COUNTER',
+  etcd_server_heartbeat_send_failures_total: 'COUNTER',
   etcd_mvcc_db_total_size_in_bytes: 'GAUGE',
   etcd_mvcc_db_total_size_in_use_in_bytes: 'GAUGE',
   etcd_mvcc_put_total: 'COUNTER',
