@@ -18,7 +18,7 @@ import { H2Server } from '../api/h2/h2-server.js';
 import { createHttpHandler, createMetricsHandler } from '../api/http/http-handler.js';
 import { MetricsListener } from '../api/http/metrics-listener.js';
 import { ServerMetrics } from './metrics.js';
-import { healthSource, metricSources } from './observability.js';
+import { healthSource, lateHeartbeatReport, metricSources, slowApplyReport } from './observability.js';
 import { watchService } from '../api/grpc/watch-service.js';
 import { effectiveProgressIntervalMs } from '../watch/limits.js';
 import { WatchableStore } from '../watch/watchable-store.js';
@@ -243,13 +243,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     onEmptyEntry: (e) => {
       if (raftNode?.isLeader && e.term === raftNode.term) lessor.promote(electionTicks * cfg.heartbeatMs);
     },
-    slowApply: {
-      thresholdMs: cfg.warningApplyDurationMs,
-      onSlow: (request, tookMs) => {
-        metrics.slowApply();
-        log.warn('apply request took too long', { took: `${tookMs.toFixed(3)}ms`, 'expected-duration': `${cfg.warningApplyDurationMs}ms`, request });
-      },
-    },
+    slowApply: slowApplyReport({ metrics, log, thresholdMs: cfg.warningApplyDurationMs }),
   }, { confState: rec.snapshot?.metadata.confState ?? rawNode.status().config });
   const transport: PeerTransport = new PeerTransport({
     localId: rec.memberId,
@@ -285,14 +279,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   });
   let published = false;
   const heartbeats = new HeartbeatWatch(transport, {
-    heartbeatMs: cfg.heartbeatMs,
-    now: () => performance.now(),
-    onLate: (peer, exceededMs) => {
-      metrics.heartbeatSendFailure();
-      rootLog.child('etcdserver').warn('leader failed to send out heartbeat on time; took too long, leader is overloaded likely from slow disk', {
-        'to': idToHex(peer), 'heartbeat-interval': `${cfg.heartbeatMs}ms`, 'expected-duration': `${2 * cfg.heartbeatMs}ms`, 'exceeded-duration': `${exceededMs.toFixed(3)}ms`,
-      });
-    },
+    heartbeatMs: cfg.heartbeatMs, now: () => performance.now(), onLate: lateHeartbeatReport({ metrics, log, heartbeatMs: cfg.heartbeatMs }),
   });
   raftNode = new RaftNode({
     id: rec.memberId, rawNode, logStore: rec.storage, wal: rec.wal, snapshotter, transport: heartbeats,

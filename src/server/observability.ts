@@ -1,12 +1,15 @@
 /**
- * What /metrics and the health endpoints read from a running member, gathered in one place so bootstrap
- * only wires them.
+ * What /metrics and the health endpoints read from a running member, and how the member reports slow
+ * applies and late heartbeats: gathered in one place so bootstrap only wires them.
  */
 import type { HealthSource } from '../api/http/health.js';
 import {
   AlarmRequest, AlarmRequest_AlarmAction, alarmTypeToJSON, RangeRequest, type AlarmResponse,
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
+import type { Logger } from '../base/logger.js';
 import type { RaftNode } from '../raftnode/raft-node.js';
+import type { ApplierOptions } from './applier.js';
+import { idToHex } from './ids.js';
 import type { EtcdServer } from './etcd-server.js';
 import type { KvStore } from './kv-store.js';
 import type { Membership } from './membership.js';
@@ -60,5 +63,27 @@ export function healthSource(m: MemberParts & { metrics: ServerMetrics }): Healt
     serializableRead: async () => void (await m.server.range(probeRange(true))),
     isLearner: () => m.membership.get(m.memberId)?.isLearner ?? false,
     onHealth: (healthy) => m.metrics.healthChecked(healthy),
+  };
+}
+
+/** etcd's answer to an apply slower than --experimental-warning-apply-duration: a warning and a count. */
+export function slowApplyReport(o: { metrics: ServerMetrics; log: Logger; thresholdMs: number }): NonNullable<ApplierOptions['slowApply']> {
+  return {
+    thresholdMs: o.thresholdMs,
+    onSlow: (request, tookMs) => {
+      o.metrics.slowApply();
+      o.log.warn('apply request took too long', { took: `${tookMs.toFixed(3)}ms`, 'expected-duration': `${o.thresholdMs}ms`, request });
+    },
+  };
+}
+
+/** etcd's answer to a leader's late heartbeat: a warning and a count. */
+export function lateHeartbeatReport(o: { metrics: ServerMetrics; log: Logger; heartbeatMs: number }): (peer: bigint, exceededMs: number) => void {
+  return (peer, exceededMs) => {
+    o.metrics.heartbeatSendFailure();
+    o.log.warn('leader failed to send out heartbeat on time; took too long, leader is overloaded likely from slow disk', {
+      to: idToHex(peer), 'heartbeat-interval': `${o.heartbeatMs}ms`, 'expected-duration': `${2 * o.heartbeatMs}ms`,
+      'exceeded-duration': `${exceededMs.toFixed(3)}ms`,
+    });
   };
 }
