@@ -90,14 +90,14 @@ test('gRPC: every code of a method is exported from registration on; calls bump 
   const handled = f.get('grpc_server_handled_total')!.metrics;
   assert.equal(handled.length, 2 * 17);
   assert.ok(handled.every((s) => s.value === '0'));
-  put.started();
-  put.received();
-  put.sent(1);
+  put.started('3.4');
+  put.received(10);
+  put.sent(1, 20);
   put.handled(GrpcCode.OK);
-  watch.started();
-  watch.received();
-  watch.received();
-  watch.sent(3);
+  watch.started(undefined);
+  watch.received(5);
+  watch.received(5);
+  watch.sent(3, 30);
   watch.handled(GrpcCode.Canceled);
   f = await scrape(m);
   const putLabels = { grpc_method: 'Put', grpc_service: 'etcdserverpb.KV', grpc_type: 'unary' };
@@ -108,6 +108,10 @@ test('gRPC: every code of a method is exported from registration on; calls bump 
   assert.equal(valueOf(f, 'grpc_server_handled_total', { ...watchLabels, grpc_code: 'OK' }), 0);
   assert.equal(valueOf(f, 'grpc_server_msg_received_total', watchLabels), 2);
   assert.equal(valueOf(f, 'grpc_server_msg_sent_total', watchLabels), 3);
+  assert.equal(valueOf(f, 'etcd_network_client_grpc_received_bytes_total'), 20);
+  assert.equal(valueOf(f, 'etcd_network_client_grpc_sent_bytes_total'), 50);
+  assert.equal(valueOf(f, 'etcd_server_client_requests_total', { type: 'unary', client_api_version: '3.4' }), 1);
+  assert.equal(valueOf(f, 'etcd_server_client_requests_total', { type: 'stream', client_api_version: 'unknown' }), 1);
 });
 
 test('mvcc: operations add up per store txn; a txn is one of more than one operation', async () => {
@@ -157,4 +161,13 @@ test('health checks and slow applies are counted', async () => {
   assert.equal(valueOf(f, 'etcd_server_slow_apply_total'), 1);
   assert.equal(valueOf(f, 'etcd_server_health_success'), 1);
   assert.equal(valueOf(f, 'etcd_server_health_failures'), 2);
+});
+
+test('client API versions are counted apart up to a bound, then as "unknown"', async () => {
+  const m = new ServerMetrics();
+  const range = m.grpc.method({ service: 'etcdserverpb.KV', method: 'Range', type: 'unary' });
+  for (let i = 0; i < 40; i++) range.started(`3.${i}`);
+  const series = (await scrape(m)).get('etcd_server_client_requests_total')!.metrics;
+  assert.equal(series.length, 32 + 1);
+  assert.equal(series.find((s) => s.labels?.['client_api_version'] === 'unknown')?.value, '8');
 });

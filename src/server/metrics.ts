@@ -84,8 +84,15 @@ function sourcedGauge(registry: Registry, config: { name: string; help: string }
   });
 }
 
-/** go-grpc-prometheus's server counters, one set of cells per method and code. */
+/** Client API versions counted apart; beyond this many, requests count as "unknown" (clients choose it). */
+const clientApiVersionsMax = 32;
+
+/** go-grpc-prometheus's server counters, one set of cells per method and code; etcd's own per-request ones. */
 class GrpcCounters implements GrpcServerMetrics {
+  readonly #sentBytes: Cell;
+  readonly #receivedBytes: Cell;
+  readonly #clientRequests: CellCounter<'type' | 'client_api_version'>;
+  readonly #byVersion = { unary: new Map<string, Cell>(), stream: new Map<string, Cell>() };
   readonly #started: CellCounter<'grpc_method' | 'grpc_service' | 'grpc_type'>;
   readonly #handled: CellCounter<'grpc_code' | 'grpc_method' | 'grpc_service' | 'grpc_type'>;
   readonly #received: CellCounter<'grpc_method' | 'grpc_service' | 'grpc_type'>;
@@ -101,6 +108,25 @@ class GrpcCounters implements GrpcServerMetrics {
     });
     this.#received = new CellCounter(registry, { name: 'grpc_server_msg_received_total', help: 'Total number of RPC stream messages received on the server.', labelNames });
     this.#sent = new CellCounter(registry, { name: 'grpc_server_msg_sent_total', help: 'Total number of gRPC stream messages sent by the server.', labelNames });
+    this.#sentBytes = new CellCounter(registry, { name: 'etcd_network_client_grpc_sent_bytes_total', help: 'The total number of bytes sent to grpc clients.' }).bind();
+    this.#receivedBytes = new CellCounter(registry, {
+      name: 'etcd_network_client_grpc_received_bytes_total', help: 'The total number of bytes received from grpc clients.',
+    }).bind();
+    this.#clientRequests = new CellCounter(registry, {
+      name: 'etcd_server_client_requests_total', help: 'The total number of client requests per client version.', labelNames: ['type', 'client_api_version'],
+    });
+  }
+
+  /** etcd_server_client_requests_total's cell for a call: "unary" or "stream", by the version its client sent. */
+  #clientRequestCell(type: 'unary' | 'stream', version: string | undefined): Cell {
+    const cells = this.#byVersion[type];
+    const v = version === undefined || (cells.size >= clientApiVersionsMax && !cells.has(version)) ? 'unknown' : version;
+    let cell = cells.get(v);
+    if (cell === undefined) {
+      cell = this.#clientRequests.bind({ type, client_api_version: v });
+      cells.set(v, cell);
+    }
+    return cell;
   }
 
   method(d: GrpcMethodDescription): GrpcMethodMetrics {
@@ -110,10 +136,22 @@ class GrpcCounters implements GrpcServerMetrics {
     const sent = this.#sent.bind(labels);
     // Every code from the start, as go-grpc-prometheus pre-registers them: a zero is a real answer.
     const handled = grpcCodeNames.map((code) => this.#handled.bind({ grpc_code: code, ...labels }));
+    const requestType = d.type === 'unary' ? 'unary' : 'stream';
+    const sentBytes = this.#sentBytes;
+    const receivedBytes = this.#receivedBytes;
     return {
-      started: () => void started.value++,
-      received: () => void received.value++,
-      sent: (count) => void (sent.value += count),
+      started: (version) => {
+        started.value++;
+        this.#clientRequestCell(requestType, version).value++;
+      },
+      received: (bytes) => {
+        received.value++;
+        receivedBytes.value += bytes;
+      },
+      sent: (count, bytes) => {
+        sent.value += count;
+        sentBytes.value += bytes;
+      },
       handled: (code: GrpcCode) => void handled[code]!.value++,
     };
   }

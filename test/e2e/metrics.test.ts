@@ -51,6 +51,9 @@ const expectedTypes: Readonly<Record<string, string>> = {
   grpc_server_started_total: 'COUNTER',
   grpc_server_msg_received_total: 'COUNTER',
   grpc_server_msg_sent_total: 'COUNTER',
+  etcd_network_client_grpc_sent_bytes_total: 'COUNTER',
+  etcd_network_client_grpc_received_bytes_total: 'COUNTER',
+  etcd_server_client_requests_total: 'COUNTER',
   process_cpu_seconds_total: 'COUNTER',
   process_resident_memory_bytes: 'GAUGE',
   process_open_fds: 'GAUGE',
@@ -135,7 +138,7 @@ test('histogram buckets are etcd\'s', async () => {
   }
 });
 
-test('a put counts one mvcc put and one Put handled OK; its WAL fsync is timed', async () => {
+test('a put counts one mvcc put, one Put handled OK, its bytes and client request; its WAL fsync is timed', async () => {
   for (const side of sides) {
     const before = await scrape(side.metricsPort);
     await side.rpc.put({ key: Buffer.from('k'), value: Buffer.from('v') });
@@ -146,6 +149,10 @@ test('a put counts one mvcc put and one Put handled OK; its WAL fsync is timed',
     assert.equal(delta('grpc_server_started_total', { grpc_method: 'Put', grpc_service: 'etcdserverpb.KV', grpc_type: 'unary' }), 1, side.target.label);
     assert.ok(delta('etcd_disk_wal_fsync_duration_seconds') >= 1, `${side.target.label}: WAL fsync count grows`);
     assert.ok(delta('etcd_server_slow_apply_total') >= 1, `${side.target.label}: a slow apply is counted`);
+    // Our client sends no client-api-version metadata (etcdctl does: "3.4").
+    assert.equal(delta('etcd_server_client_requests_total', { type: 'unary', client_api_version: 'unknown' }), 1, side.target.label);
+    assert.ok(delta('etcd_network_client_grpc_received_bytes_total') >= 4, `${side.target.label}: request bytes`);
+    assert.ok(delta('etcd_network_client_grpc_sent_bytes_total') > 0, `${side.target.label}: response bytes`);
     assert.ok(valueOf(after, 'etcd_server_proposals_applied_total') > valueOf(before, 'etcd_server_proposals_applied_total'));
     assert.ok(valueOf(after, 'etcd_debugging_mvcc_keys_total') >= 2);
   }

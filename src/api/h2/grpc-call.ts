@@ -92,7 +92,8 @@ export class GrpcCall {
     this.headers = headers;
     this.#observer = options.observer;
     this.#metrics = options.metrics ?? noopMethodMetrics;
-    this.#metrics.started();
+    const version = headers['client-api-version'];
+    this.#metrics.started(Array.isArray(version) ? version[0] : version);
     this.#reader = new MessageReader({ maxBytes: options.receiveBytesMax, encoding: options.encoding });
     this.#deadline = options.timeoutMs === Infinity ? Infinity : Date.now() + options.timeoutMs;
     stream.on('error', ignoreError);
@@ -154,7 +155,7 @@ export class GrpcCall {
       return false;
     }
     this.sendHeaders();
-    this.#metrics.sent(1);
+    this.#metrics.sent(1, payload.length);
     return this.#write(frameMessage(payload), done);
   }
 
@@ -165,7 +166,9 @@ export class GrpcCall {
       return false;
     }
     this.sendHeaders();
-    this.#metrics.sent(payloads.length);
+    let bytes = 0;
+    for (const p of payloads) bytes += p.length;
+    this.#metrics.sent(payloads.length, bytes);
     return this.#write(frameMessages(payloads), done);
   }
 
@@ -173,7 +176,7 @@ export class GrpcCall {
   sendUnaryResponse(payload: Uint8Array, trailers?: OutgoingHttpHeaders): void {
     if (this.#statusSent || !this.#writable()) return;
     this.sendHeaders();
-    this.#metrics.sent(1);
+    this.#metrics.sent(1, payload.length);
     this.#finish({ code: GrpcCode.OK, details: '', trailers });
     const framed = frameMessage(payload);
     if (Buffer.isBuffer(framed)) {
@@ -236,7 +239,7 @@ export class GrpcCall {
   /** Made once per call rather than once per DATA chunk. */
   readonly #deliver = (payload: Buffer): void => {
     if (this.#cancelled) return;
-    this.#metrics.received();
+    this.#metrics.received(payload.length);
     this.#listener?.onMessage(payload);
   };
 

@@ -10,8 +10,11 @@ import { closeSession, connect, grpcFrame, rawCall, rawResponse, startServer, wa
 interface Counts {
   description: GrpcMethodDescription;
   started: number;
+  versions: Array<string | undefined>;
   received: number;
+  receivedBytes: number;
   sent: number;
+  sentBytes: number;
   handled: Map<number, number>;
 }
 
@@ -20,12 +23,21 @@ function recordingMetrics(): GrpcServerMetrics & { byMethod: Map<string, Counts>
   return {
     byMethod,
     method(description) {
-      const c: Counts = { description, started: 0, received: 0, sent: 0, handled: new Map() };
+      const c: Counts = { description, started: 0, versions: [], received: 0, receivedBytes: 0, sent: 0, sentBytes: 0, handled: new Map() };
       byMethod.set(description.method, c);
       return {
-        started: () => void c.started++,
-        received: () => void c.received++,
-        sent: (n) => void (c.sent += n),
+        started: (version) => {
+          c.started++;
+          c.versions.push(version);
+        },
+        received: (bytes) => {
+          c.received++;
+          c.receivedBytes += bytes;
+        },
+        sent: (n, bytes) => {
+          c.sent += n;
+          c.sentBytes += bytes;
+        },
         handled: (code) => void c.handled.set(code, (c.handled.get(code) ?? 0) + 1),
       };
     },
@@ -61,10 +73,11 @@ test('calls are counted per method with their final code: unary OK and error, de
       { service: 'test.Svc', method: 'Hang', type: 'unary' },
       { service: 'test.Svc', method: 'Chat', type: 'bidi_stream' },
     ]);
-    const echo = await rawCall(session, { path: '/test.Svc/Echo', body: [grpcFrame(Buffer.from('hi'))] });
+    const echo = await rawCall(session, { path: '/test.Svc/Echo', body: [grpcFrame(Buffer.from('hi'))], headers: { 'client-api-version': '3.4' } });
     assert.equal(echo.status, 0);
     const e = metrics.byMethod.get('Echo')!;
     assert.deepEqual([e.started, e.received, e.sent, e.handled.get(GrpcCode.OK)], [1, 1, 1, 1]);
+    assert.deepEqual([e.versions, e.receivedBytes, e.sentBytes], [['3.4'], 2, 2]);
 
     assert.equal((await rawCall(session, { path: '/test.Svc/Missing', body: [grpcFrame(Buffer.from('x'))] })).status, GrpcCode.NotFound);
     const m = metrics.byMethod.get('Missing')!;
@@ -87,6 +100,7 @@ test('calls are counted per method with their final code: unary OK and error, de
     const c = metrics.byMethod.get('Chat')!;
     await waitFor(() => c.handled.size > 0, { what: 'the stream to be handled' });
     assert.deepEqual([c.started, c.received, c.sent, [...c.handled]], [1, 2, 2, [[GrpcCode.Canceled, 1]]]);
+    assert.deepEqual([c.versions, c.receivedBytes, c.sentBytes], [[undefined], 2, 2]);
 
     // An unknown method never reaches a handler: go-grpc-prometheus does not see it either.
     assert.equal((await rawCall(session, { path: '/test.Svc/Nope', body: [] })).status, GrpcCode.Unimplemented);

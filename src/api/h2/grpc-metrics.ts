@@ -19,11 +19,14 @@ export interface GrpcMethodDescription {
   readonly type: GrpcType;
 }
 
-/** The counters of one method. Each call reports started once and handled once, with its final code. */
+/**
+ * The counters of one method. Each call reports started once (with the client-api-version its client
+ * sent, if any) and handled once, with its final code; messages as they pass, with their payload bytes.
+ */
 export interface GrpcMethodMetrics {
-  started(): void;
-  received(): void;
-  sent(count: number): void;
+  started(clientApiVersion: string | undefined): void;
+  received(bytes: number): void;
+  sent(count: number, bytes: number): void;
   handled(code: GrpcCode): void;
 }
 
