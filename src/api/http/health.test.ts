@@ -149,6 +149,8 @@ test('the client port handler adds CORS and serves /version, /metrics and the he
     assert.equal(await health.text(), '{"health":"true"}');
     assert.deepEqual(await (await fetch(`${base}/version`)).json(), { etcdserver: '3.4.23', etcdcluster: '3.4.0' });
     assert.equal(await (await fetch(`${base}/readyz`)).text(), 'ok\n');
+    assert.equal((await fetch(`${base}/metrics`, { method: 'POST' })).status, 200);
+    assert.equal((await fetch(`${base}/version`, { method: 'POST' })).status, 405);
   } finally {
     await listener.close();
   }

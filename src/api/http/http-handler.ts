@@ -54,6 +54,11 @@ export function createHttpHandler(options: { health: HealthSource; metrics: Regi
       serveHealthEndpoint(options.health, req, res);
       return;
     }
+    // promhttp answers whatever the method.
+    if (path === '/metrics') {
+      serveMetrics(options.metrics, res);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n');
       return;
@@ -61,9 +66,6 @@ export function createHttpHandler(options: { health: HealthSource; metrics: Regi
     switch (path) {
       case '/version':
         send(res, 200, 'application/json', JSON.stringify({ etcdserver: etcdApiVersion, etcdcluster: clusterVersion }));
-        return;
-      case '/metrics':
-        serveMetrics(options.metrics, res);
         return;
       default:
         notFound(res);
