@@ -121,6 +121,11 @@ export class KvStore {
     return this.#compactRev;
   }
 
+  /** Keys that exist at the current revision. */
+  get liveKeys(): number {
+    return this.#tree.liveKeys;
+  }
+
   /** Keys with any revision in the index (live or awaiting compaction). */
   get indexedKeys(): number {
     return this.#tree.keyCount;

@@ -21,6 +21,7 @@ import {
   kiCompact,
   kiContains,
   kiGet,
+  kiIsLive,
   kiKeep,
   kiNew,
   kiPut,
@@ -46,6 +47,13 @@ export class TreeIndex {
   readonly #keys = new Map<string, KeyIndex>();
   readonly #order: KeyTree = new BTree<string, undefined>(undefined, compareStrings);
   readonly #hit = newHit();
+  /** Keys whose last generation is live (etcd_debugging_mvcc_keys_total); compaction never changes it. */
+  #live = 0;
+
+  /** Keys that exist now. */
+  get liveKeys(): number {
+    return this.#live;
+  }
 
   /** Keys with any recorded revision (live or not yet compacted away). */
   get keyCount(): number {
@@ -64,6 +72,7 @@ export class TreeIndex {
 
   put(key: string, main: number, sub: number): void {
     const ki = this.#keys.get(key);
+    if (ki === undefined || !kiIsLive(ki)) this.#live++;
     if (ki === undefined) this.#insert(key, kiNew(main, sub));
     else this.#keys.set(key, kiPut(ki, main, sub));
   }
@@ -75,6 +84,7 @@ export class TreeIndex {
     const next = kiTombstone(ki, main, sub);
     if (next === undefined) return false;
     this.#keys.set(key, next);
+    this.#live--;
     return true;
   }
 
@@ -86,11 +96,16 @@ export class TreeIndex {
   restore(key: string, rec: { main: number; sub: number; tombstone: boolean; created: number; version: number }): void {
     const ki = this.#keys.get(key);
     if (ki === undefined) {
-      if (!rec.tombstone) this.#insert(key, kiRestore(rec));
+      if (rec.tombstone) return;
+      this.#insert(key, kiRestore(rec));
+      this.#live++;
       return;
     }
+    const wasLive = kiIsLive(ki);
     const next = rec.tombstone ? kiTombstone(ki, rec.main, rec.sub) : kiPut(ki, rec.main, rec.sub);
-    if (next !== undefined) this.#keys.set(key, next);
+    if (next === undefined) return;
+    this.#keys.set(key, next);
+    this.#live += (kiIsLive(next) ? 1 : 0) - (wasLive ? 1 : 0);
   }
 
   /**

@@ -38,6 +38,8 @@ export interface ApplierOptions {
   readonly leases: LeaseApplier;
   /** A leader's empty entry was applied (the lessor is promoted when it is the current leader's). */
   readonly onEmptyEntry?: (entry: Entry) => void;
+  /** A request whose apply took longer than thresholdMs (etcd's --experimental-warning-apply-duration). */
+  readonly slowApply?: { readonly thresholdMs: number; onSlow(request: string, tookMs: number): void };
 }
 
 function writeDurably(file: string, data: Uint8Array): void {
@@ -126,7 +128,11 @@ export class Applier implements StateMachine {
       // Every member decodes the same bytes; refusing to go on is the only safe answer to a corrupt log.
       throw new Error(`cannot decode raft entry ${e.index}: ${(err as Error).message}`);
     }
+    const startMs = performance.now();
     const outcome = this.#dispatch(req);
+    const tookMs = performance.now() - startMs;
+    const slow = this.#o.slowApply;
+    if (slow !== undefined && tookMs > slow.thresholdMs) slow.onSlow(req.request?.$case ?? 'empty', tookMs);
     if (outcome.error) this.#o.waits.fail(req.id, outcome.error);
     else this.#o.waits.trigger(req.id, outcome.value);
   }

@@ -16,8 +16,10 @@ import { leaseService } from '../api/grpc/lease-service.js';
 import { Lessor } from '../lease/lessor.js';
 import { LeaseApplier } from './apply/lease-apply.js';
 import { H2Server } from '../api/h2/h2-server.js';
-import { createHttpHandler } from '../api/http/http-handler.js';
+import { createHttpHandler, createMetricsHandler } from '../api/http/http-handler.js';
+import { MetricsListener } from '../api/http/metrics-listener.js';
 import { ServerMetrics } from './metrics.js';
+import { healthSource, lateHeartbeatReport, metricSources, slowApplyReport } from './observability.js';
 import { watchService } from '../api/grpc/watch-service.js';
 import { concurrencyServices } from '../concurrency/services.js';
 import { effectiveProgressIntervalMs } from '../watch/limits.js';
@@ -29,6 +31,7 @@ import { StateRole, type Rng } from '../raft/contract.js';
 import type { Snapshot } from '../raft/types.js';
 import { RaftNode } from '../raftnode/raft-node.js';
 import { PeerTransport } from '../raftnode/transport/peer-transport.js';
+import { HeartbeatWatch } from '../raftnode/heartbeat-watch.js';
 import { Wal } from '../storage/wal/wal.js';
 import { Snapshotter } from '../storage/snap/snapshotter.js';
 import { Applier } from './applier.js';
@@ -48,6 +51,8 @@ export interface RunningMember {
   readonly clusterId: bigint;
   readonly server: EtcdServer;
   readonly clientPorts: readonly number[];
+  /** One per --listen-metrics-urls URL. */
+  readonly metricsPorts: readonly number[];
   /** Settles when the member must end on its own (removed from the cluster, or its state is unusable). */
   readonly ended: Promise<{ code: number; reason: string }>;
   stop(): Promise<void>;
@@ -188,6 +193,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     : cfg.initialClusterState === 'existing' ? await joinExisting(cfg, log, peerTls) : bootstrapNew(cfg, log);
   let watchable: WatchableStore | null = null;
   const metrics = new ServerMetrics();
+  rec.wal.reportTo(metrics.wal);
   let lastLead = 0n;
   let transportRef: PeerTransport | null = null;
   let endMember: (outcome: { code: number; reason: string }) => void = () => {};
@@ -200,6 +206,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     log: rootLog.child('mvcc'), batchIntervalMs: cfg.backendBatchIntervalMs, batchLimit: cfg.backendBatchLimit,
     compactionBatchLimit: cfg.compactionBatchLimit, leases: lessor,
     onEvents: (events, revision) => watchable?.notify(events, revision),
+    metrics: { backend: metrics.backend, mvcc: metrics.mvcc },
   });
   watchable = new WatchableStore({ history: store.watchHistory(), log: rootLog.child('mvcc') });
   const membership = new Membership(store, { clusterId: rec.clusterId });
@@ -221,11 +228,15 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   });
   if (rec.bootstrapPeers) rawNode.bootstrap(rec.bootstrapPeers);
   let raftNode: RaftNode | null = null;
+  let clusterVersionDecided = false;
   const applier = new Applier({
     store, membership, waits, log, localId: rec.memberId,
     rawNode: () => rawNode,
     term: () => raftNode?.term ?? 0,
-    onClusterVersion: (v) => log.info('cluster version is updated', { 'cluster-version': v }),
+    onClusterVersion: (v) => {
+      clusterVersionDecided = true;
+      log.info('cluster version is updated', { 'cluster-version': v });
+    },
     onRemovedSelf: () => {
       log.warn('the member has been permanently removed from the cluster');
       endMember({ code: 0, reason: 'removed from the cluster' });
@@ -241,6 +252,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     onEmptyEntry: (e) => {
       if (raftNode?.isLeader && e.term === raftNode.term) lessor.promote(electionTicks * cfg.heartbeatMs);
     },
+    slowApply: slowApplyReport({ metrics, log, thresholdMs: cfg.warningApplyDurationMs }),
   }, { confState: rec.snapshot?.metadata.confState ?? rawNode.status().config });
   const transport: PeerTransport = new PeerTransport({
     localId: rec.memberId,
@@ -259,6 +271,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     },
     otherRequest: membersHandler(membership, (id) => server.promoteForwarded(id)),
     ...(peerTls !== undefined ? { tls: peerTls } : {}),
+    onRtt: (peer, rttMs) => metrics.observeRtt(peer, rttMs),
   });
   transportRef = transport;
   await transport.start();
@@ -275,8 +288,11 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     },
   });
   let published = false;
+  const heartbeats = new HeartbeatWatch(transport, {
+    heartbeatMs: cfg.heartbeatMs, now: () => performance.now(), onLate: lateHeartbeatReport({ metrics, log, heartbeatMs: cfg.heartbeatMs }),
+  });
   raftNode = new RaftNode({
-    id: rec.memberId, rawNode, logStore: rec.storage, wal: rec.wal, snapshotter, transport,
+    id: rec.memberId, rawNode, logStore: rec.storage, wal: rec.wal, snapshotter, transport: heartbeats,
     stateMachine: applier, log: rootLog.child('raft'), tickMs: cfg.heartbeatMs,
     snapshotCount: cfg.snapshotCount, catchUpEntries: cfg.snapshotCatchUpEntries,
     appliedIndex: snapshotIndex, snapshotIndex, snapshotTerm: rec.snapshot?.metadata.term ?? 0, maxSnapshots: cfg.maxSnapshots, unsafeNoFsync: cfg.unsafeNoFsync,
@@ -284,8 +300,11 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     events: {
       onSoftState: (ss, term) => {
         metrics.hasLeader.set(ss.lead === 0n ? 0 : 1);
+        // A restarted member's cluster already has its version, whether or not its entry is replayed.
+        if (ss.lead !== 0n && !rec.fresh) clusterVersionDecided = true;
         metrics.isLeader.set(ss.role === StateRole.Leader ? 1 : 0);
         if (ss.lead !== 0n && ss.lead !== lastLead) metrics.leaderChanges.inc();
+        if (ss.lead !== lastLead) heartbeats.reset();
         lastLead = ss.lead;
         server.onLeaderChange(ss.lead);
         if (ss.role !== StateRole.Leader) lessor.demote();
@@ -318,16 +337,9 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     store: watchable, header: (rev) => server.header(rev), requestBytesMax: cfg.requestBytesMax,
     progressIntervalMs: progress.intervalMs, log: rootLog.child('v3rpc'),
   });
-  const httpHandler = createHttpHandler({
-    metrics: metrics.registry,
-    health: {
-      healthy: async () => {
-        if (!raftNode || raftNode.lead === 0n) return false;
-        await server.reads.waitLinearizable();
-        return true;
-      },
-    },
-  });
+  metrics.attach(metricSources({ server, store, membership, raft: () => raftNode, memberId: rec.memberId, clusterVersionDecided: () => clusterVersionDecided }));
+  const health = healthSource({ server, membership, raft: () => raftNode, memberId: rec.memberId, metrics });
+  const httpHandler = createHttpHandler({ metrics: metrics.registry, health });
   const clientTls = tls.client;
   const grpc = new H2Server(
     [
@@ -345,9 +357,11 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
         onTlsReject: (socket: TLSSocket, err: Error) => logRejected(embedLog, { socket, err }),
         onTlsServer: (server: TlsServer) => clientTls.keepCurrent(server, embedLog),
       } : {}),
+      metrics: metrics.grpc,
     },
   );
   await grpc.listen(cfg.listenClientUrls);
+  const metricsListener = await MetricsListener.listen(cfg.listenMetricsUrls, createMetricsHandler({ metrics: metrics.registry, health }), rootLog.child('embed'));
   log.info('now serving peer/client/metrics', {
     'local-member-id': idToHex(rec.memberId),
     'advertise-client-urls': cfg.advertiseClientUrls,
@@ -358,12 +372,14 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     clusterId: rec.clusterId,
     server,
     clientPorts: grpc.boundPorts,
+    metricsPorts: metricsListener.boundPorts,
     ended,
     stop: async () => {
       const embed = rootLog.child('embed');
       embed.info('closing etcd server', { name: cfg.name, 'data-dir': cfg.dataDir });
       watchable?.close();
       await grpc.close(2000);
+      await metricsListener.close();
       lessor.stop();
       raftNode?.stop();
       await transport.close();

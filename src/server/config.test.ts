@@ -83,3 +83,18 @@ test('--experimental-watch-progress-notify-interval is read as a duration (defau
   assert.equal(loadConfig([], {}).watchProgressNotifyIntervalMs, 600_000);
   assert.equal(loadConfig(['--experimental-watch-progress-notify-interval=500ms'], {}).watchProgressNotifyIntervalMs, 500);
 });
+
+test('--listen-metrics-urls is accepted (http only) and defaults to none', () => {
+  assert.deepEqual(loadConfig([], {}).listenMetricsUrls, []);
+  const c = loadConfig(['--listen-metrics-urls=http://127.0.0.1:9101,http://localhost:9102'], {});
+  assert.deepEqual(c.listenMetricsUrls.map(String), ['http://127.0.0.1:9101/', 'http://localhost:9102/']);
+  assert.deepEqual(loadConfig([], { ETCD_LISTEN_METRICS_URLS: 'http://127.0.0.1:9103' }).listenMetricsUrls.map(String), ['http://127.0.0.1:9103/']);
+  assert.throws(() => loadConfig(['--listen-metrics-urls=unix://metrics.sock'], {}), /metrics are served over http only/);
+  assert.throws(() => loadConfig(['--listen-metrics-urls=ftp://x:1'], {}), /URL scheme must be http, https, unix, or unixs/);
+});
+
+test('--experimental-warning-apply-duration is read as a duration (default 100ms)', () => {
+  assert.equal(loadConfig([], {}).warningApplyDurationMs, 100);
+  assert.equal(loadConfig(['--experimental-warning-apply-duration=250ms'], {}).warningApplyDurationMs, 250);
+  assert.equal(loadConfig(['--experimental-warning-apply-duration=1ns'], {}).warningApplyDurationMs, 1e-6);
+});

@@ -26,7 +26,7 @@ const flagSpecs: Readonly<Record<string, FlagSpec>> = {
   'wal-dir': f('string', ''),
   'listen-peer-urls': f('list', 'http://localhost:2380'),
   'listen-client-urls': f('list', 'http://localhost:2379'),
-  'listen-metrics-urls': f('list', '', false),
+  'listen-metrics-urls': f('list', ''),
   'max-snapshots': f('uint', '5'),
   'max-wals': f('uint', '5'),
   name: f('string', 'default'),
@@ -107,7 +107,7 @@ const flagSpecs: Readonly<Record<string, FlagSpec>> = {
   'experimental-enable-lease-checkpoint-persist': f('bool', 'false', false),
   'experimental-compaction-batch-limit': f('int', '1000'),
   'experimental-watch-progress-notify-interval': f('duration', '10m0s'),
-  'experimental-warning-apply-duration': f('duration', '100ms', false),
+  'experimental-warning-apply-duration': f('duration', '100ms'),
   'unsafe-no-fsync': f('bool', 'false'),
   // From etcd 3.5: entries a leader keeps below a snapshot for slow followers.
   'experimental-snapshot-catchup-entries': f('uint', '5000'),
@@ -131,6 +131,8 @@ export interface ServerConfig {
   readonly dataDir: string;
   readonly walDir: string;
   readonly listenClientUrls: readonly URL[];
+  /** Extra listeners serving only /metrics and the health endpoints (empty: none). */
+  readonly listenMetricsUrls: readonly URL[];
   readonly advertiseClientUrls: readonly string[];
   readonly listenPeerUrls: readonly URL[];
   readonly initialAdvertisePeerUrls: readonly string[];
@@ -343,6 +345,15 @@ function parseUrls(name: string, text: string): URL[] {
   return urls;
 }
 
+/** etcd serves metrics over http or https only; https needs TLS, which parseUrls already refuses. */
+function parseMetricsUrls(text: string): URL[] {
+  const urls = parseUrls('listen-metrics-urls', text);
+  for (const u of urls) {
+    if (u.protocol !== 'http:') throw new ConfigError(`--listen-metrics-urls: metrics are served over http only: ${u.href}`);
+  }
+  return urls;
+}
+
 function parseInitialCluster(text: string): Member0[] {
   const byName = new Map<string, string[]>();
   for (const part of text.split(',').filter((s) => s.length > 0)) {
@@ -393,6 +404,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     dataDir: str(values, 'data-dir') || `${name}.etcd`,
     walDir: str(values, 'wal-dir'),
     listenClientUrls: parseUrls('listen-client-urls', str(values, 'listen-client-urls')),
+    listenMetricsUrls: parseMetricsUrls(str(values, 'listen-metrics-urls')),
     advertiseClientUrls: parseUrls('advertise-client-urls', str(values, 'advertise-client-urls')).map((u) => u.toString().replace(/\/$/, '')),
     listenPeerUrls: parseUrls('listen-peer-urls', str(values, 'listen-peer-urls')),
     initialAdvertisePeerUrls: parseUrls('initial-advertise-peer-urls', peerAdvertise).map((u) => u.toString().replace(/\/$/, '')),

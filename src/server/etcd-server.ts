@@ -91,6 +91,8 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   #stopped = false;
   #clusterOps: ClusterOps | null = null;
   #lastLead = 0n;
+  #proposalsPending = 0;
+  #proposalsFailed = 0;
 
   constructor(options: EtcdServerOptions) {
     this.#o = options;
@@ -387,20 +389,44 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     const raft = this.#raftNode();
     // etcd refuses new work while apply lags far behind commit, rather than queue without bound.
     if (raft.committedIndex - raft.appliedIndex > maxGapBetweenApplyAndCommitIndex) throw new EtcdError('TooManyRequests');
-    if (raft.lead === 0n) await this.#waitForLeader(deadlineMs);
-    if (Date.now() >= deadlineMs) throw new EtcdError('Timeout');
-    const result = this.#o.waits.register<T>(id);
-    const timer = setTimeout(() => this.#o.waits.fail(id, new EtcdError('Timeout')), Math.max(0, deadlineMs - Date.now()));
+    this.#proposalsPending++;
     try {
-      raft.propose(data);
+      return await this.#proposeAndWait<T>(raft, { id, data, deadlineMs });
+    } finally {
+      this.#proposalsPending--;
+    }
+  }
+
+  /** etcd counts a proposal failed when it cannot enter the log or its client's time runs out. */
+  async #proposeAndWait<T>(raft: RaftNode, p: { id: bigint; data: Uint8Array; deadlineMs: number }): Promise<T> {
+    const failed = (err: unknown): unknown => {
+      this.#proposalsFailed++;
+      return err;
+    };
+    if (raft.lead === 0n) await this.#waitForLeader(p.deadlineMs).catch((err: unknown) => Promise.reject(failed(err)));
+    if (Date.now() >= p.deadlineMs) throw failed(new EtcdError('Timeout'));
+    const result = this.#o.waits.register<T>(p.id);
+    const timer = setTimeout(() => this.#o.waits.fail(p.id, failed(new EtcdError('Timeout'))), Math.max(0, p.deadlineMs - Date.now()));
+    try {
+      raft.propose(p.data);
     } catch (err) {
-      this.#o.waits.fail(id, err instanceof ProposalDroppedError ? new EtcdError('NoLeader') : err);
+      this.#o.waits.fail(p.id, failed(err instanceof ProposalDroppedError ? new EtcdError('NoLeader') : err));
     }
     try {
       return await result;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Proposals waiting to be applied (etcd_server_proposals_pending). */
+  get proposalsPending(): number {
+    return this.#proposalsPending;
+  }
+
+  /** Proposals that never made it: no leader in time, dropped, timed out (etcd_server_proposals_failed_total). */
+  get proposalsFailed(): number {
+    return this.#proposalsFailed;
   }
 
   #waitForLeader(deadlineMs: number): Promise<void> {

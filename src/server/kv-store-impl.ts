@@ -6,9 +6,9 @@ import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'n
 import { join } from 'node:path';
 import { EtcdError } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
-import { Backend } from '../storage/backend/backend.js';
+import { Backend, type BackendMetrics, type BackendOptions } from '../storage/backend/backend.js';
 import { KvStore as MvccStore, type LeaseAttachments } from '../mvcc/kv-store.js';
-import { KvApplier, type LeaseChecker } from './apply/kv-apply.js';
+import { KvApplier, type LeaseChecker, type MvccMetrics } from './apply/kv-apply.js';
 import type { LeaseRecords } from '../lease/lessor.js';
 import type {
   CompactionRequest,
@@ -36,6 +36,8 @@ export interface KvStoreOpenOptions {
   readonly leases?: Leases;
   /** Receives each write's events (for watchers). */
   readonly onEvents?: (events: readonly Event[], revision: number) => void;
+  /** Commit timings and per-txn operation counts; default: not reported. */
+  readonly metrics?: { readonly backend: BackendMetrics; readonly mvcc: MvccMetrics };
 }
 
 function idKey(id: bigint): Buffer {
@@ -77,12 +79,24 @@ class ServerKvStore implements KvStore {
     this.#options = options;
     this.#log = options.log;
     this.#onEvents = options.onEvents;
-    this.#backend = Backend.open(dir, { batchIntervalMs: options.batchIntervalMs, batchLimit: options.batchLimit });
+    this.#backend = Backend.open(dir, this.#backendOptions());
     // etcd: always recover the lessor before the key space, whose restore attaches keys to their leases.
     options.leases?.recover(leaseBucket(this.#backend));
     this.#mvcc = this.#openMvcc();
-    this.#applier = new KvApplier({ store: this.#mvcc, leases: options.leases ?? noLeases });
+    this.#applier = this.#newApplier();
     ({ index: this.#consistentIndex, term: this.#consistentTerm } = this.#backend.consistentIndex());
+  }
+
+  #backendOptions(): BackendOptions {
+    const o = this.#options;
+    const base = { batchIntervalMs: o.batchIntervalMs, batchLimit: o.batchLimit };
+    return o.metrics ? { ...base, metrics: o.metrics.backend } : base;
+  }
+
+  #newApplier(): KvApplier {
+    const o = this.#options;
+    const base = { store: this.#mvcc, leases: o.leases ?? noLeases };
+    return new KvApplier(o.metrics ? { ...base, metrics: o.metrics.mvcc } : base);
   }
 
   #openMvcc(): MvccStore {
@@ -107,10 +121,10 @@ class ServerKvStore implements KvStore {
       renameSync(file, join(live, 'data.mdb'));
       fsyncDir(live);
       fsyncDir(this.#dir);
-      this.#backend = Backend.open(this.#dir, { batchIntervalMs: this.#options.batchIntervalMs, batchLimit: this.#options.batchLimit });
+      this.#backend = Backend.open(this.#dir, this.#backendOptions());
       this.#options.leases?.recover(leaseBucket(this.#backend));
       this.#mvcc = this.#openMvcc();
-      this.#applier = new KvApplier({ store: this.#mvcc, leases: this.#options.leases ?? noLeases });
+      this.#applier = this.#newApplier();
       ({ index: this.#consistentIndex, term: this.#consistentTerm } = this.#backend.consistentIndex());
     } finally {
       this.#restoring = false;
@@ -187,6 +201,9 @@ class ServerKvStore implements KvStore {
   }
   dbSizeInUseBytes(): number {
     return this.#backend.sizeInUse();
+  }
+  liveKeys(): number {
+    return this.#mvcc.liveKeys;
   }
   async hashKV(revision: number): Promise<{ hash: number; hashRevision: number; compactRevision: number }> {
     const h = await this.#mvcc.hashKv(revision);

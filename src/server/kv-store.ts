@@ -44,6 +44,8 @@ export interface KvStore extends MemberPersistence {
 
   dbSizeBytes(): number;
   dbSizeInUseBytes(): number;
+  /** Keys that exist at the current revision (etcd_debugging_mvcc_keys_total). */
+  liveKeys(): number;
   hashKV(revision: number): Promise<{ hash: number; hashRevision: number; compactRevision: number }>;
   /** Writes a consistent copy of the backend (a snapshot for a follower). */
   snapshotToFile(file: string): Promise<void>;

@@ -8,6 +8,7 @@ import { GrpcCode } from '../../base/errors.js';
 import {
   encodeGrpcMessage, frameMessage, frameMessages, GrpcStatusError, MessageReader, type MessageEncoding,
 } from './grpc-wire.js';
+import { canceledCode, noopMethodMetrics, type GrpcMethodMetrics } from './grpc-metrics.js';
 
 /** What a call reports to whoever serves it. Every callback runs at most once per event, never after onCancel. */
 export interface CallListener {
@@ -39,6 +40,8 @@ export interface GrpcCallOptions {
   /** Milliseconds left for the call, from grpc-timeout; Infinity when the client set none. */
   readonly timeoutMs: number;
   readonly observer: CallObserver;
+  /** The method's counters, bound at registration (default: none). */
+  readonly metrics?: GrpcMethodMetrics;
 }
 
 const contentType = 'application/grpc';
@@ -75,6 +78,7 @@ export class GrpcCall {
   readonly stream: ServerHttp2Stream;
   readonly headers: IncomingHttpHeaders;
   readonly #observer: CallObserver;
+  readonly #metrics: GrpcMethodMetrics;
   readonly #reader: MessageReader;
   readonly #deadline: number;
   #listener: CallListener | null = null;
@@ -87,6 +91,9 @@ export class GrpcCall {
     this.stream = stream;
     this.headers = headers;
     this.#observer = options.observer;
+    this.#metrics = options.metrics ?? noopMethodMetrics;
+    const version = headers['client-api-version'];
+    this.#metrics.started(Array.isArray(version) ? version[0] : version);
     this.#reader = new MessageReader({ maxBytes: options.receiveBytesMax, encoding: options.encoding });
     this.#deadline = options.timeoutMs === Infinity ? Infinity : Date.now() + options.timeoutMs;
     stream.on('error', ignoreError);
@@ -148,6 +155,7 @@ export class GrpcCall {
       return false;
     }
     this.sendHeaders();
+    this.#metrics.sent(1, payload.length);
     return this.#write(frameMessage(payload), done);
   }
 
@@ -158,6 +166,9 @@ export class GrpcCall {
       return false;
     }
     this.sendHeaders();
+    let bytes = 0;
+    for (const p of payloads) bytes += p.length;
+    this.#metrics.sent(payloads.length, bytes);
     return this.#write(frameMessages(payloads), done);
   }
 
@@ -165,6 +176,7 @@ export class GrpcCall {
   sendUnaryResponse(payload: Uint8Array, trailers?: OutgoingHttpHeaders): void {
     if (this.#statusSent || !this.#writable()) return;
     this.sendHeaders();
+    this.#metrics.sent(1, payload.length);
     this.#finish({ code: GrpcCode.OK, details: '', trailers });
     const framed = frameMessage(payload);
     if (Buffer.isBuffer(framed)) {
@@ -206,6 +218,7 @@ export class GrpcCall {
 
   #finish(status: CallStatus): void {
     this.#statusSent = true;
+    this.#metrics.handled(status.code);
     this.#trailers = statusTrailers(status);
     if (this.#timer !== null) {
       clearTimeout(this.#timer);
@@ -225,7 +238,9 @@ export class GrpcCall {
 
   /** Made once per call rather than once per DATA chunk. */
   readonly #deliver = (payload: Buffer): void => {
-    if (!this.#cancelled) this.#listener?.onMessage(payload);
+    if (this.#cancelled) return;
+    this.#metrics.received(payload.length);
+    this.#listener?.onMessage(payload);
   };
 
   #onData(chunk: Buffer): void {
@@ -266,7 +281,11 @@ export class GrpcCall {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
-    if (!this.#statusSent) this.#cancel('cancelled');
+    if (!this.#statusSent) {
+      // No status will go out: the handler sees its call canceled, which is how etcd's counts it.
+      this.#metrics.handled(canceledCode);
+      this.#cancel('cancelled');
+    }
   }
 
   #cancel(reason: CancelReason): void {

@@ -27,6 +27,7 @@ import { GrpcCall, refuseStream } from './grpc-call.js';
 import { methodKind, serveCall, type BoundMethod, type MethodDefinitionLike } from './grpc-js-compat.js';
 import { GrpcStatusError, parseEncoding, parseGrpcTimeout } from './grpc-wire.js';
 import { SessionGuard, type KeepaliveOptions } from './session-policy.js';
+import { grpcTypeOf, noopGrpcMetrics, splitMethodPath, type GrpcMethodMetrics, type GrpcServerMetrics } from './grpc-metrics.js';
 import type { Duplex } from 'node:stream';
 import { listenWithAuthorityFix, type AuthorityFixListener } from '../h2-authority/authority-front.js';
 
@@ -81,6 +82,13 @@ export interface H2ServerOptions {
   readonly onTlsServer?: (server: TlsServer) => void;
   /** How a refused TLS connection is logged (default: a debug line). */
   readonly onTlsReject?: (socket: TLSSocket, err: Error) => void;
+  /** Per-method call counters (go-grpc-prometheus's), bound at registration. Default: none. */
+  readonly metrics?: GrpcServerMetrics;
+}
+
+/** A registered method with its counters. */
+interface RegisteredMethod extends BoundMethod {
+  readonly metrics: GrpcMethodMetrics;
 }
 
 function notFound(_req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
@@ -102,7 +110,8 @@ function single(value: string | string[] | undefined): string | undefined {
 
 export class H2Server {
   readonly #log: Logger;
-  readonly #methods = new Map<string, BoundMethod>();
+  readonly #methods = new Map<string, RegisteredMethod>();
+  readonly #metrics: GrpcServerMetrics;
   readonly #services = new Set<string>();
   readonly #receiveBytesMax: number;
   readonly #keepalive: KeepaliveOptions;
@@ -139,6 +148,7 @@ export class H2Server {
     this.#onTlsReject = options.onTlsReject ?? ((_socket, err) => this.#log.debug('rejected TLS connection', { error: err.message }));
     this.#authorityFront = options.authorityFront ?? false;
     this.#httpHandler = options.httpHandler ?? notFound;
+    this.#metrics = options.metrics ?? noopGrpcMetrics;
     for (const s of services) this.#register(s);
     this.#h2 = http2.createServer({
       settings: {
@@ -249,9 +259,11 @@ export class H2Server {
       this.#services.add(service);
       const handler = registration.implementation[name];
       if (handler === undefined) continue;
+      const kind = methodKind(def);
       this.#methods.set(def.path, {
         path: def.path,
-        kind: methodKind(def),
+        kind,
+        metrics: this.#metrics.method({ ...splitMethodPath(def.path), type: grpcTypeOf(kind) }),
         deserialize: (bytes) => def.requestDeserialize(bytes),
         serialize: (value) => def.responseSerialize(value as never),
         handler,
@@ -358,7 +370,9 @@ export class H2Server {
       refuseStream(stream, { code: err.code, details: err.details });
       return;
     }
-    const call = new GrpcCall(stream, headers, { receiveBytesMax: this.#receiveBytesMax, encoding, timeoutMs, observer: guard });
+    const call = new GrpcCall(stream, headers, {
+      receiveBytesMax: this.#receiveBytesMax, encoding, timeoutMs, observer: guard, metrics: method.metrics,
+    });
     serveCall(call, method);
   }
 

@@ -1,21 +1,23 @@
 /**
  * The HTTP endpoints etcd serves beside gRPC on the client port: /health, /version and /metrics (the
- * Prometheus text format, from prom-client). The /v3 JSON gateway comes later; other paths answer 404.
+ * Prometheus text format, from prom-client), plus etcd 3.5's /livez and /readyz. The /v3 JSON gateway
+ * comes later; other paths answer 404.
+ *
+ * createMetricsHandler serves a --listen-metrics-urls listener as etcd does: /metrics and the health
+ * endpoints only, without the client port's CORS headers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { clusterVersion, etcdApiVersion } from '../../base/version.js';
+import { isHealthPath, serveHealthEndpoint, type HealthSource } from './health.js';
 
-export interface HealthSource {
-  /** Resolves true when the member has a leader and can serve a linearizable read. */
-  healthy(): Promise<boolean>;
-}
+export type { HealthSource } from './health.js';
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
 
-/** etcd answers every HTTP request with these. */
+/** etcd answers every HTTP request on the client port with these. */
 function corsHeaders(res: Res): void {
   res.setHeader('Access-Control-Allow-Headers', 'accept, content-type, authorization');
   res.setHeader('Access-Control-Allow-Methods', 'POST, GET, OPTIONS, PUT, DELETE');
@@ -28,10 +30,35 @@ function send(res: Res, status: number, contentType: string, body: string): void
   res.end(body);
 }
 
+function notFound(res: Res): void {
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  send(res, 404, 'text/plain; charset=utf-8', '404 page not found\n');
+}
+
+function pathOf(req: Req): string {
+  return (req.url ?? '/').split('?')[0] ?? '/';
+}
+
+function serveMetrics(registry: Registry, res: Res): void {
+  registry.metrics().then(
+    (text) => send(res, 200, registry.contentType, text),
+    (err: unknown) => send(res, 500, 'text/plain; charset=utf-8', String(err)),
+  );
+}
+
 export function createHttpHandler(options: { health: HealthSource; metrics: Registry }): (req: Req, res: Res) => void {
   return (req, res) => {
     corsHeaders(res);
-    const path = (req.url ?? '/').split('?')[0];
+    const path = pathOf(req);
+    if (isHealthPath(path)) {
+      serveHealthEndpoint(options.health, req, res);
+      return;
+    }
+    // promhttp answers whatever the method.
+    if (path === '/metrics') {
+      serveMetrics(options.metrics, res);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n');
       return;
@@ -40,20 +67,18 @@ export function createHttpHandler(options: { health: HealthSource; metrics: Regi
       case '/version':
         send(res, 200, 'application/json', JSON.stringify({ etcdserver: etcdApiVersion, etcdcluster: clusterVersion }));
         return;
-      case '/health':
-        options.health.healthy().then(
-          (ok) => send(res, ok ? 200 : 503, 'text/plain; charset=utf-8', JSON.stringify({ health: String(ok) })),
-          () => send(res, 503, 'text/plain; charset=utf-8', JSON.stringify({ health: 'false' })),
-        );
-        return;
-      case '/metrics':
-        options.metrics.metrics().then(
-          (text) => send(res, 200, options.metrics.contentType, text),
-          (err: unknown) => send(res, 500, 'text/plain; charset=utf-8', String(err)),
-        );
-        return;
       default:
-        send(res, 404, 'text/plain; charset=utf-8', '404 page not found\n');
+        notFound(res);
     }
+  };
+}
+
+/** The --listen-metrics-urls handler: /metrics (any method, as promhttp) and the health endpoints. */
+export function createMetricsHandler(options: { health: HealthSource; metrics: Registry }): (req: Req, res: Res) => void {
+  return (req, res) => {
+    const path = pathOf(req);
+    if (path === '/metrics') serveMetrics(options.metrics, res);
+    else if (isHealthPath(path)) serveHealthEndpoint(options.health, req, res);
+    else notFound(res);
   };
 }

@@ -36,6 +36,8 @@ export interface SenderContext {
   readonly reportSnapshot: (peer: NodeId, status: SnapshotStatus) => void;
   /** A peer told us we were removed from the cluster (HTTP 410). */
   readonly reportRemoved: (peer: NodeId) => void;
+  /** Each answered PING on the connection to a peer (etcd_network_peer_round_trip_time_seconds). */
+  readonly reportRtt?: (peer: NodeId, rttMs: number) => void;
 }
 
 export interface PeerStats {
@@ -276,6 +278,7 @@ export class PeerSender {
       timeoutMs: this.#c.limits.pingTimeoutMs,
       onRtt: (rttMs) => {
         this.#rttMs = rttMs;
+        this.#c.reportRtt?.(this.id, rttMs);
       },
       onDead: (reason) => this.#fail(generation, reason),
     });

@@ -40,6 +40,8 @@ export interface PeerTransportOptions {
   readonly onSnapshotStatus: (peer: NodeId, status: SnapshotStatus) => void;
   /** A peer refused us as removed from the cluster: this member should stop. */
   readonly onRemoved?: (byPeer: NodeId) => void;
+  /** The round-trip time of each answered PING to a peer. */
+  readonly onRtt?: (peer: NodeId, rttMs: number) => void;
   readonly limits?: Partial<TransportLimits>;
   /** Requests on paths other than raft's (e.g. GET /members for a member joining the cluster). */
   readonly otherRequest?: ReceiverContext['otherRequest'];
@@ -277,6 +279,7 @@ export class PeerTransport implements RaftTransport {
       reportUnreachable: (peer) => this.#reportUnreachable(peer),
       reportSnapshot: (peer, status) => this.#reportSnapshot(peer, status),
       reportRemoved: (peer) => this.#defer(() => this.#o.onRemoved?.(peer)),
+      ...(this.#o.onRtt ? { reportRtt: this.#o.onRtt } : {}),
     };
   }
 

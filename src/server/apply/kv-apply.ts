@@ -38,9 +38,30 @@ export interface LeaseChecker {
   exists(id: bigint): boolean;
 }
 
+/** The store operations of one etcd store txn (a request, or a phase of a Txn request). */
+export interface MvccOpCounts {
+  readonly ranges: number;
+  readonly puts: number;
+  readonly deletes: number;
+}
+
+/**
+ * What the applier reports: each store txn's operations when it ends, as etcd's mvcc/metrics_txn.go counts
+ * them for etcd_mvcc_{range,put,delete,txn}_total (a compare is a range; so is the read of a put with
+ * prev_kv or ignore_*; a txn is a store txn of more than one operation).
+ */
+export interface MvccMetrics {
+  /** Read the counts at once: the object is reused for the next store txn. */
+  txnEnded(ops: MvccOpCounts): void;
+}
+
+const noMvccMetrics: MvccMetrics = { txnEnded: () => {} };
+
 export interface KvApplyOptions {
   store: KvStore;
   leases: LeaseChecker;
+  /** Default: nothing reported. */
+  metrics?: MvccMetrics;
   /** Whether write events should carry prevKv (asked once per write; watchers with prev_kv want it). */
   prevKvInEvents?: () => boolean;
 }
@@ -54,6 +75,58 @@ export interface WriteResult<R> {
 /** What a txn reads from: the store before the txn, or the txn itself (seeing its own writes). */
 interface KvView {
   range(key: Buffer, end: Buffer | undefined, opts?: RangeOptions): RangeResult;
+}
+
+/**
+ * The one view every request goes through: the store, or the open write txn, counting each operation.
+ * Apply is synchronous, so one instance per applier is re-aimed at each store txn.
+ */
+class CountingView implements KvView, MvccOpCounts {
+  ranges = 0;
+  puts = 0;
+  deletes = 0;
+  readonly #store: KvStore;
+  #txn: WriteTxn | null = null;
+
+  constructor(store: KvStore) {
+    this.#store = store;
+  }
+
+  get writing(): boolean {
+    return this.#txn !== null;
+  }
+
+  begin(txn: WriteTxn | null): this {
+    this.ranges = 0;
+    this.puts = 0;
+    this.deletes = 0;
+    this.#txn = txn;
+    return this;
+  }
+
+  range(key: Buffer, end: Buffer | undefined, opts?: RangeOptions): RangeResult {
+    this.ranges++;
+    return (this.#txn ?? this.#store).range(key, end, opts);
+  }
+
+  get revision(): number {
+    return this.#write().revision;
+  }
+
+  put(key: Buffer, value: Buffer, lease: bigint): void {
+    this.puts++;
+    this.#write().put(key, value, lease);
+  }
+
+  deleteRange(key: Buffer, end: Buffer | undefined): number {
+    this.deletes++;
+    return this.#write().deleteRange(key, end);
+  }
+
+  #write(): WriteTxn {
+    assert(this.#txn !== null, 'a write op outside a write txn');
+    return this.#txn;
+  }
 }
 
 const maxSafe = BigInt(Number.MAX_SAFE_INTEGER);
@@ -145,7 +218,7 @@ export function applyRange(view: KvView, req: RangeRequest): RangeResponse {
 }
 
 /** etcd's Put inside a write txn (the lease was checked before). */
-function putIn(txn: WriteTxn, req: PutRequest): PutResponse {
+function putIn(txn: CountingView, req: PutRequest): PutResponse {
   let value = req.value;
   let lease = req.lease;
   let prevKv: KeyValue | undefined;
@@ -160,7 +233,7 @@ function putIn(txn: WriteTxn, req: PutRequest): PutResponse {
   return { header: header(txn.revision), prevKv };
 }
 
-function deleteIn(txn: WriteTxn, req: DeleteRangeRequest): DeleteRangeResponse {
+function deleteIn(txn: CountingView, req: DeleteRangeRequest): DeleteRangeResponse {
   const end = rangeEndOf(req.rangeEnd);
   const prevKvs = req.prevKv ? txn.range(req.key, end).kvs : [];
   const deleted = txn.deleteRange(req.key, end);
@@ -248,16 +321,24 @@ export class KvApplier {
   readonly #store: KvStore;
   readonly #leases: LeaseChecker;
   readonly #prevKvInEvents: () => boolean;
+  readonly #metrics: MvccMetrics;
+  readonly #view: CountingView;
 
   constructor(opts: KvApplyOptions) {
     this.#store = opts.store;
     this.#leases = opts.leases;
     this.#prevKvInEvents = opts.prevKvInEvents ?? (() => false);
+    this.#metrics = opts.metrics ?? noMvccMetrics;
+    this.#view = new CountingView(opts.store);
   }
 
   /** A read outside any txn (serializable or after a ReadIndex: the caller's concern). */
   range(req: RangeRequest): RangeResponse {
-    return applyRange(this.#store, req);
+    try {
+      return applyRange(this.#view.begin(null), req);
+    } finally {
+      this.#metrics.txnEnded(this.#view);
+    }
   }
 
   put(req: PutRequest): WriteResult<PutResponse> {
@@ -278,27 +359,38 @@ export class KvApplier {
     });
   }
 
-  #inWrite<R>(fn: (txn: WriteTxn) => R): WriteResult<R> {
+  #inWrite<R>(fn: (txn: CountingView) => R): WriteResult<R> {
     const txn = this.#store.write({ prevKv: this.#prevKvInEvents() });
     try {
-      const response = fn(txn);
+      const response = fn(this.#view.begin(txn));
       return { response, events: txn.end().events };
     } catch (err) {
       // Every expected error is raised by a check made before the first write.
       assert(!txn.changed, () => `a request failed after writing: ${String(err)}`);
       txn.end();
       throw err;
+    } finally {
+      this.#metrics.txnEnded(this.#view);
+      this.#view.begin(null);
     }
   }
 
   /** A txn: one revision for all its writes (none if nothing changed); failed checks change nothing. */
   txn(req: TxnRequest): WriteResult<TxnResponse> {
-    const path = txnPath(this.#store, req);
-    this.#checkOps(req, path);
-    if (isReadOnly(req)) {
-      const response = this.#applyTxn(this.#store, req, path, 0).response;
-      response.header = header(this.#store.revision);
-      return { response, events: [] };
+    // As etcd: compares and checks in a read txn, which also serves a read-only txn's ranges.
+    const readOnly = isReadOnly(req);
+    const view = this.#view.begin(null);
+    let path: boolean[];
+    try {
+      path = txnPath(view, req);
+      this.#checkOps(req, path);
+      if (readOnly) {
+        const response = this.#applyTxn(view, req, path, 0).response;
+        response.header = header(this.#store.revision);
+        return { response, events: [] };
+      }
+    } finally {
+      this.#metrics.txnEnded(view);
     }
     return this.#inWrite((txn) => {
       const response = this.#applyTxn(txn, req, path, 0).response;
@@ -324,7 +416,7 @@ export class KvApplier {
         const p = op.request.value;
         if (p.ignoreValue || p.ignoreLease) {
           const gone = deleted.some((d) => covers(d, p.key));
-          if (gone || store.range(p.key, undefined).kvs.length === 0) throw new EtcdError('KeyNotFound');
+          if (gone || this.#view.range(p.key, undefined).kvs.length === 0) throw new EtcdError('KeyNotFound');
         }
         if (p.lease !== 0n && !this.#leases.exists(p.lease)) throw new EtcdError('LeaseNotFound');
       });
@@ -337,7 +429,7 @@ export class KvApplier {
     });
   }
 
-  #applyTxn(view: KvView | WriteTxn, req: TxnRequest, path: boolean[], at: number): { response: TxnResponse; next: number } {
+  #applyTxn(view: CountingView, req: TxnRequest, path: boolean[], at: number): { response: TxnResponse; next: number } {
     const succeeded = path[at]!;
     const responses: ResponseOp[] = [];
     let next = at + 1;
@@ -352,7 +444,7 @@ export class KvApplier {
         next = nested.next;
         responses.push({ response: { $case: 'responseTxn', value: nested.response } });
       } else {
-        assert(view instanceof WriteTxn, 'a write op in a read-only txn');
+        assert(view.writing, 'a write op in a read-only txn');
         const txn = view;
         if (r.$case === 'requestPut') responses.push({ response: { $case: 'responsePut', value: putIn(txn, r.value) } });
         else responses.push({ response: { $case: 'responseDeleteRange', value: deleteIn(txn, r.value) } });

@@ -9,6 +9,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { assert } from '../../base/assert.js';
 import { ByteWriter, writeEntry, writeHardState } from '../../raftnode/codec.js';
 import type { Entry, HardState } from '../../raft/types.js';
@@ -48,6 +49,13 @@ export interface WalLogger {
   info(fields: Record<string, unknown>, msg: string): void;
   warn(fields: Record<string, unknown>, msg: string): void;
 }
+
+/** What the WAL reports: each fdatasync's duration (etcd_disk_wal_fsync_duration_seconds). */
+export interface WalMetrics {
+  fsyncSeconds(seconds: number): void;
+}
+
+const noWalMetrics: WalMetrics = { fsyncSeconds: () => {} };
 
 export interface WalOptions {
   /** Preallocated size of each segment (default 64 MiB). */
@@ -102,6 +110,7 @@ export class Wal {
   readonly #segmentBytes: number;
   readonly #segmentFilesMax: number;
   readonly #logger: WalLogger;
+  #metrics: WalMetrics = noWalMetrics;
   readonly #writer = new ByteWriter(WRITER_INITIAL_BYTES);
   #fd: number;
   #offset: number;
@@ -199,6 +208,11 @@ export class Wal {
     return this.#lastIndex;
   }
 
+  /** Where to report from now on; the server wires it once the member's metrics exist. */
+  reportTo(metrics: WalMetrics): void {
+    this.#metrics = metrics;
+  }
+
   get hardState(): HardState {
     return this.#hardState;
   }
@@ -218,7 +232,7 @@ export class Wal {
     const entries = batch.entries ?? [];
     const hardState = batch.hardState ?? null;
     if (entries.length === 0 && hardState === null) {
-      if (batch.mustSync) fs.fdatasyncSync(this.#fd);
+      if (batch.mustSync) this.#sync();
       return;
     }
     checkEntries(entries, this.#lastIndex);
@@ -243,9 +257,11 @@ export class Wal {
     if (!batch.mustSync) return Promise.resolve();
     this.#syncInFlight = true;
     const fd = this.#fd;
+    const startMs = performance.now();
     return new Promise<void>((resolve, reject) => {
       fs.fdatasync(fd, (err) => {
         this.#syncInFlight = false;
+        this.#metrics.fsyncSeconds((performance.now() - startMs) / 1000);
         if (err) reject(err);
         else resolve();
       });
@@ -280,7 +296,7 @@ export class Wal {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      fs.fdatasyncSync(this.#fd);
+      this.#sync();
     } finally {
       fs.closeSync(this.#fd);
     }
@@ -296,13 +312,22 @@ export class Wal {
     writeFully(this.#fd, bytes, this.#offset);
     this.#offset += bytes.length;
     this.#segmentHasRecords = true;
-    if (mustSync) fs.fdatasyncSync(this.#fd);
+    if (mustSync) this.#sync();
+  }
+
+  /** etcd times every sync of the WAL file: on save, on a segment cut, on close. */
+  #sync(): void {
+    const startMs = performance.now();
+    fs.fdatasyncSync(this.#fd);
+    this.#metrics.fsyncSeconds((performance.now() - startMs) / 1000);
   }
 
   /** Seal the full segment (trim its unused space, sync) and continue in a new one. */
   #cut(): void {
     fs.ftruncateSync(this.#fd, this.#offset);
+    const startMs = performance.now();
     fs.fsyncSync(this.#fd);
+    this.#metrics.fsyncSeconds((performance.now() - startMs) / 1000);
     const prev = this.#segments[this.#segments.length - 1] as SegmentName;
     const seg = segmentName(prev.seq + 1, this.#lastIndex + 1);
     const w = new ByteWriter();
