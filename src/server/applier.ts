@@ -38,6 +38,8 @@ export interface ApplierOptions {
   readonly leases: LeaseApplier;
   /** A leader's empty entry was applied (the lessor is promoted when it is the current leader's). */
   readonly onEmptyEntry?: (entry: Entry) => void;
+  /** Steps of the applier chain before the stores (alarms and quota); each calls next() to go on. */
+  readonly stages?: ReadonlyArray<{ apply(req: RaftRequest, next: () => ApplyOutcome): ApplyOutcome }>;
 }
 
 function writeDurably(file: string, data: Uint8Array): void {
@@ -53,6 +55,8 @@ function writeDurably(file: string, data: Uint8Array): void {
 export interface ApplyOutcome {
   readonly value?: unknown;
   readonly error?: EtcdError;
+  /** The waiting client is answered once this settles (e.g. an alarm proposal a failure raised). */
+  readonly after?: Promise<unknown>;
 }
 
 export class Applier implements StateMachine {
@@ -126,9 +130,24 @@ export class Applier implements StateMachine {
       // Every member decodes the same bytes; refusing to go on is the only safe answer to a corrupt log.
       throw new Error(`cannot decode raft entry ${e.index}: ${(err as Error).message}`);
     }
-    const outcome = this.#dispatch(req);
-    if (outcome.error) this.#o.waits.fail(req.id, outcome.error);
-    else this.#o.waits.trigger(req.id, outcome.value);
+    const outcome = this.#chain(req, 0);
+    const settle = (): void => {
+      if (outcome.error) this.#o.waits.fail(req.id, outcome.error);
+      else this.#o.waits.trigger(req.id, outcome.value);
+    };
+    if (outcome.after) void outcome.after.then(settle, settle);
+    else settle();
+  }
+
+  #chain(req: RaftRequest, i: number): ApplyOutcome {
+    const stage = this.#o.stages?.[i];
+    if (stage === undefined) return this.#dispatch(req);
+    try {
+      return stage.apply(req, () => this.#chain(req, i + 1));
+    } catch (err) {
+      if (err instanceof EtcdError) return { error: err };
+      throw err;
+    }
   }
 
   #dispatch(req: RaftRequest): ApplyOutcome {

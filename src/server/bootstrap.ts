@@ -36,6 +36,8 @@ import { clusterId as deriveClusterId, idToHex, memberId as deriveMemberId } fro
 import { openKvStore } from './kv-store-impl.js';
 import { Membership } from './membership.js';
 import { WaitRegistry } from './wait.js';
+import { Maintenance } from './maintenance/maintenance.js';
+import type { AlarmResponse } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { fetchRemoteCluster, membersHandler } from './join.js';
 
 export interface RunningMember {
@@ -196,7 +198,12 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   watchable = new WatchableStore({ history: store.watchHistory(), log: rootLog.child('mvcc') });
   const membership = new Membership(store, { clusterId: rec.clusterId });
   const waits = new WaitRegistry({ waitersMax: limits.waitersMax });
+  const maintenance: Maintenance = new Maintenance({
+    log: rootLog.child('etcdserver'), localId: rec.memberId, store, quotaBackendBytes: cfg.quotaBackendBytes,
+    proposeAlarm: (req): Promise<AlarmResponse> => server.alarm(req),
+  });
   const server = new EtcdServer({
+    maintenance,
     log, memberId: rec.memberId, store, membership, waits, lessor,
     requestBytesMax: cfg.requestBytesMax, maxTxnOps: cfg.maxTxnOps, electionMs: cfg.electionMs,
     clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck,
@@ -224,10 +231,12 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     snapDir: d.snap,
     // Watchers catch up at once from the replaced store's history rather than at the next write.
     onRestored: () => {
+      maintenance.reload();
       watchable?.resync();
       metrics.snapshotReceived.inc({ From: idToHex(raftNode?.lead ?? 0n) });
     },
     leases: new LeaseApplier({ lessor, store }),
+    stages: [maintenance.applyStage],
     // etcd promotes the lessor once the leader has applied everything up to its own first entry.
     onEmptyEntry: (e) => {
       if (raftNode?.isLeader && e.term === raftNode.term) lessor.promote(electionTicks * cfg.heartbeatMs);
