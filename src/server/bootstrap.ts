@@ -37,6 +37,9 @@ import { openKvStore } from './kv-store-impl.js';
 import { Membership } from './membership.js';
 import { WaitRegistry } from './wait.js';
 import { Maintenance } from './maintenance/maintenance.js';
+import { AutoCompactor } from './maintenance/auto-compactor.js';
+import { CorruptMonitor, hashKvPeerHandler, initialCorruptCheck } from './maintenance/corrupt-check.js';
+import { orHandlers } from './maintenance/peer-handlers.js';
 import type { AlarmResponse } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { fetchRemoteCluster, membersHandler } from './join.js';
 
@@ -257,7 +260,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       log.warn('the member has been permanently removed from the cluster', { 'reported-by': idToHex(byPeer) });
       endMember({ code: 0, reason: 'removed from the cluster' });
     },
-    otherRequest: membersHandler(membership, (id) => server.promoteForwarded(id)),
+    otherRequest: orHandlers(hashKvPeerHandler({ localId: rec.memberId, store }), membersHandler(membership, (id) => server.promoteForwarded(id))),
   });
   transportRef = transport;
   await transport.start();
@@ -272,6 +275,17 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     onRemove: (id) => {
       if (id !== rec.memberId) transport.removePeer(id);
     },
+  });
+  if (cfg.initialCorruptCheck && !rec.fresh && !rec.bootstrapMembers) {
+    // etcd checks a restarted member before it takes part in raft; a new or joining member has nothing to compare.
+    await initialCorruptCheck({
+      localId: rec.memberId, store, log, timeoutMs: 5000 + 2 * cfg.electionMs,
+      peers: membership.list().filter((m) => m.id !== rec.memberId),
+    });
+  }
+  const compactor = cfg.autoCompaction === null ? null : new AutoCompactor(cfg.autoCompaction, {
+    log: rootLog.child('compactor'), rev: () => store.rev(),
+    compact: async (rev) => void (await server.compact({ revision: BigInt(rev), physical: false })),
   });
   let published = false;
   raftNode = new RaftNode({
@@ -288,6 +302,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
         lastLead = ss.lead;
         server.onLeaderChange(ss.lead);
         if (ss.role !== StateRole.Leader) lessor.demote();
+        compactor?.setLeader(ss.role === StateRole.Leader);
         if (ss.lead !== 0n) rootLog.child('raft').info(`raft.node: ${idToHex(rec.memberId)} elected leader ${idToHex(ss.lead)} at term ${term}`);
         if (ss.role === StateRole.Leader && rec.fresh) void server.publishClusterVersion(clusterVersion).catch(() => {});
         if (ss.lead !== 0n && !published) {
@@ -306,6 +321,15 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   server.attachRaft(raftNode);
   raftNode.start();
   lessor.start();
+  compactor?.start();
+  const corruptMonitor = new CorruptMonitor({
+    localId: rec.memberId, store, log, timeoutMs: 5000 + 2 * cfg.electionMs, intervalMs: cfg.corruptCheckTimeMs,
+    peers: () => membership.list().filter((m) => m.id !== rec.memberId),
+    isLeader: () => raftNode?.isLeader ?? false,
+    linearizable: () => server.reads.waitLinearizable(),
+    proposeAlarm: (req) => server.alarm(req),
+  });
+  corruptMonitor.start();
   if (cfg.initialElectionTickAdvance && rec.fresh && cfg.initialCluster.length === 1) {
     // A single member need not wait a whole election timeout for peers that do not exist.
     log.info('started as single-node; fast-forwarding election ticks', { 'local-member-id': idToHex(rec.memberId), 'forward-ticks': electionTicks - 1 });
@@ -356,6 +380,8 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       watchable?.close();
       await grpc.close(2000);
       lessor.stop();
+      compactor?.stop();
+      corruptMonitor.stop();
       raftNode?.stop();
       await transport.close();
       server.stop();
