@@ -53,6 +53,7 @@ test('alarm store: activate is idempotent, persisted as etcd\'s encoded AlarmMem
   assert.equal(store.has(AlarmType.NOSPACE), false);
   assert.equal(records.keys.size, 1);
   assert.equal(alarmText({ memberID: 9830718245168822281n, alarm: AlarmType.NOSPACE }), 'memberID:9830718245168822281 alarm:NOSPACE ');
+  assert.equal(alarmText({ memberID: 0n, alarm: AlarmType.CORRUPT }), 'alarm:CORRUPT ', 'zero fields are left out, as Go prints them');
 });
 
 test('quota: etcd\'s cost estimates and the strict size + cost < quota comparison', () => {

@@ -20,9 +20,14 @@ export interface AlarmRecords {
   delete(key: Buffer): void;
 }
 
-/** etcd's text for an alarm (Go's compact proto text: fields in order, each followed by a space). */
+/**
+ * etcd's text for an alarm: Go's compact proto text, fields in order, each followed by a space, and
+ * fields at their zero value left out ("alarm:CORRUPT " for the member id 0 a corruption check raises).
+ */
 export function alarmText(m: AlarmMember): string {
-  return `memberID:${m.memberID} alarm:${AlarmType[m.alarm] ?? m.alarm} `;
+  const id = m.memberID === 0n ? '' : `memberID:${m.memberID} `;
+  const alarm = m.alarm === AlarmType.NONE ? '' : `alarm:${AlarmType[m.alarm] ?? m.alarm} `;
+  return id + alarm;
 }
 
 function keyOf(memberId: bigint, alarm: AlarmType): string {
