@@ -138,6 +138,8 @@ export class Backend {
   #defragOverrun = false;
   #defragAbort = false;
   #exclusiveTail: Promise<void> = Promise.resolve();
+  /** size() until the next commit or swap; null: to be read again. */
+  #sizeBytes: number | null = null;
 
   private constructor(dir: string, options: BackendOptions) {
     this.dir = dir;
@@ -306,6 +308,7 @@ export class Backend {
       () => {
         assert(this.#inflight[0] === batch, 'backend batches must commit in order');
         this.#inflight.shift();
+        this.#sizeBytes = null;
       },
       (err: unknown) => {
         this.#failure = new AssertionError(`backend commit failed: ${String(err)}`);
@@ -322,11 +325,17 @@ export class Backend {
     await this.#env.flushed;
   }
 
-  /** Bytes the database file occupies (etcd's backend Size). */
+  /**
+   * Bytes the database file occupies (etcd's backend Size). Reading LMDB's statistics costs ~0.1 ms, and
+   * the quota asks on every write, so the figure is cached until the next commit lands.
+   */
   size(): number {
     this.#check();
-    const info = this.#env.getStats() as { lastPageNumber: number; pageSize: number };
-    return (info.lastPageNumber + 1) * info.pageSize;
+    if (this.#sizeBytes === null) {
+      const info = this.#env.getStats() as { lastPageNumber: number; pageSize: number };
+      this.#sizeBytes = (info.lastPageNumber + 1) * info.pageSize;
+    }
+    return this.#sizeBytes;
   }
 
   /** Bytes of pages in use by some tree (the rest is free space defragment() returns; etcd's SizeInUse). */
@@ -448,6 +457,7 @@ export class Backend {
       const oldEnv = this.#env;
       this.#env = copy.env;
       this.#dbs = copy.dbs;
+      this.#sizeBytes = null;
       this.#touched = null;
       fs.renameSync(live, old);
       fs.renameSync(next, live);
