@@ -169,3 +169,15 @@ export function defragTable(results: Partial<Record<'etcd' | 'ours', DefragMeasu
   }
   return [`Defrag workload (${mb} MiB loaded, half deleted and compacted, ${defragBenchLimits.putClients} clients putting ${defragBenchLimits.putValueBytes} B values throughout):`, '', ...rows].join('\n');
 }
+
+const defragStart = '<!-- bench:defrag:start (written by npm run bench -- --only defrag --write-readme) -->';
+const defragEnd = '<!-- bench:defrag:end -->';
+
+/** Puts the defrag section between its own markers in the README (appended when they are missing). */
+export function replaceDefragResults(readme: string, section: string): string {
+  const start = readme.indexOf(defragStart);
+  const end = readme.indexOf(defragEnd);
+  const block = `${defragStart}\n${section.trim()}\n${defragEnd}`;
+  if (start === -1 || end === -1 || end < start) return `${readme.trimEnd()}\n\n${block}\n`;
+  return readme.slice(0, start) + block + readme.slice(end + defragEnd.length);
+}

@@ -11,7 +11,7 @@ import { parseFlags, usage, UsageError } from './options.js';
 import { readCpuUs, readMemory, RssSampler, type MemoryStatus } from './proc-stats.js';
 import { cpuTable, machineFacts, mainTable, memoryTable, replaceResults, TARGETS, type Measure, type Row, type Target } from './report.js';
 import { startServer, type RunningServer } from './server-process.js';
-import { defragTable, measureDefrag, type DefragMeasure } from './defrag-bench.js';
+import { defragTable, measureDefrag, replaceDefragResults, type DefragMeasure } from './defrag-bench.js';
 import { commandLine, preloadConfig, REPO_ROOT, RUN_FLAGS, WORKLOAD_NAMES, workloadFor, type RunFlags, type WorkloadName } from './workloads.js';
 
 const SETTLE_POLL_MS = 500;
@@ -161,7 +161,8 @@ async function runDefrag(flags: RunFlags, targets: Target[], facts: string[], ar
   }
   return [
     ...facts.map((f) => `- ${f}`),
-    ...(facts.length > 0 ? [`- command: \`npm run bench -- ${argv.join(' ')}\``, ''] : []),
+    `- command: \`npm run bench -- ${argv.join(' ')}\``,
+    '',
     defragTable(results, flags['defrag-mb']),
   ].join('\n');
 }
@@ -261,14 +262,16 @@ async function main(argv: string[]): Promise<number> {
     facts.push('calibration run: both columns are the same etcd binary, so the spread of the ratios around 1.00 is this machine\'s noise');
   }
   const rows = names.length > 0 ? await collect(flags, names, targets) : [];
-  const sections = rows.length > 0 ? [renderReport(flags, rows, facts, argv)] : [];
-  if (flags.only.includes('defrag')) sections.push(await runDefrag(flags, targets, rows.length > 0 ? [] : facts, argv));
-  const report = sections.join('\n\n');
+  const main = rows.length > 0 ? renderReport(flags, rows, facts, argv) : undefined;
+  const defrag = flags.only.includes('defrag') ? await runDefrag(flags, targets, facts, argv) : undefined;
+  const report = [main, defrag].filter((x) => x !== undefined).join('\n\n');
   process.stdout.write(`${report}\n`);
   if (flags['write-readme']) {
     const path = flags.readme;
     const before = existsSync(path) ? readFileSync(path, 'utf8') : '';
-    writeFileSync(path, replaceResults(before, report));
+    let text = main === undefined ? before : replaceResults(before, main);
+    if (defrag !== undefined) text = replaceDefragResults(text, defrag);
+    writeFileSync(path, text);
     log(`wrote ${path}`);
   }
   return 0;

@@ -429,6 +429,9 @@ export class Backend {
       for (const batch of this.#inflight) this.#recordTouched(batch);
       await this.#env.backup(next, true);
       this.#checkDefrag();
+      // The bulk of the copy reaches the disk now, off the main thread, not inside the final step.
+      await fsyncFileAsync(path.join(next, 'data.mdb'));
+      this.#checkDefrag();
       copy = openEnv(next);
       for (let round = 0; round < defragLimits.catchUpRoundsMax && this.#touchedCount() > defragLimits.finalStepKeysMax; round++) {
         await this.#copyTouched(copy.dbs);
@@ -444,17 +447,17 @@ export class Backend {
 
   /** The final, commit-holding step of defragment(): last catch-up, fsync, swap. */
   async #finishDefrag(copy: { env: RootDatabase; dbs: Dbs }, n: number): Promise<void> {
+    const old = path.join(this.dir, `${dataDirName}.old-${process.pid}-${n}`);
+    const oldEnv = this.#env;
     this.#pause();
     try {
       await this.#lastCommit;
       this.#checkDefrag();
       await this.#copyTouched(copy.dbs);
+      // LMDB syncs its own commits: this covers the catch-up writes (the bulk was synced before).
       await copy.env.flushed;
-      fsyncFile(path.join(this.dir, `${dataDirName}.defrag-${process.pid}-${n}`, 'data.mdb'));
       const live = path.join(this.dir, dataDirName);
       const next = path.join(this.dir, `${dataDirName}.defrag-${process.pid}-${n}`);
-      const old = path.join(this.dir, `${dataDirName}.old-${process.pid}-${n}`);
-      const oldEnv = this.#env;
       this.#env = copy.env;
       this.#dbs = copy.dbs;
       this.#sizeBytes = null;
@@ -462,11 +465,14 @@ export class Backend {
       fs.renameSync(live, old);
       fs.renameSync(next, live);
       fsyncDir(this.dir);
-      await oldEnv.close();
-      fs.rmSync(old, { recursive: true, force: true });
     } finally {
       this.#unpause();
     }
+    // Commits go on in the new copy. Unlinking a large file with dirty pages waits for them, so the old
+    // copy is removed off the main thread.
+    await oldEnv.flushed;
+    await oldEnv.close();
+    await fs.promises.rm(old, { recursive: true, force: true });
   }
 
   #touchedCount(): number {
@@ -541,12 +547,12 @@ export class Backend {
   }
 }
 
-function fsyncFile(file: string): void {
-  const fd = fs.openSync(file, 'r+');
+async function fsyncFileAsync(file: string): Promise<void> {
+  const fh = await fs.promises.open(file, 'r+');
   try {
-    fs.fsyncSync(fd);
+    await fh.sync();
   } finally {
-    fs.closeSync(fd);
+    await fh.close();
   }
 }
 
