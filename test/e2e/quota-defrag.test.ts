@@ -307,3 +307,26 @@ test('crash during defrag (etcd-ts): SIGKILL mid-defragmentation, restart, every
     }
   }
 });
+
+/**
+ * Revision mode checks every 5 minutes (etcd's fixed interval), so this runs only with E2E_SLOW=1; the
+ * targets run side by side to wait those minutes once.
+ */
+test('auto-compaction (revision mode, keep 10): compacts at revision - 10 after 5 minutes (E2E_SLOW=1)',
+  { timeout: 600_000, skip: process.env['E2E_SLOW'] === undefined ? 'set E2E_SLOW=1 (waits 5 minutes)' : false }, async () => {
+    await Promise.all(targets.map(async (target) => {
+      const m = await Member.start({ target, flags: ['--auto-compaction-mode=revision', '--auto-compaction-retention=10'] });
+      const rpc = new EtcdRpc(m.endpoint);
+      try {
+        await withLogsOnFailure([m], async () => {
+          for (let i = 0; i < 30; i++) await rpc.put({ key: Buffer.from(`rv/${i}`), value: Buffer.from('x') });
+          const head = Number((await rpc.status()).header?.revision ?? 0n);
+          await waitFor(async () => (await compactRevision(m)) > 0, { what: `${target.label}: revision-mode compaction`, timeoutMs: 420_000, intervalMs: 2_000 });
+          assert.equal(await compactRevision(m), head - 10, `${target.label}: compacted at head - retention`);
+        });
+      } finally {
+        rpc.close();
+        await m.destroy();
+      }
+    }));
+  });
