@@ -37,7 +37,6 @@ export class Maintenance {
   readonly quota: BackendQuota;
   readonly applyStage: MaintenanceApplyStage;
   readonly #o: MaintenanceOptions;
-  #defragRuns = 0;
 
   constructor(options: MaintenanceOptions) {
     this.#o = options;
@@ -82,7 +81,6 @@ export class Maintenance {
 
   async defragment(): Promise<void> {
     const started = performance.now();
-    this.#defragRuns++;
     this.#o.log.info('defragmenting', { 'current-db-size-bytes': this.#o.store.dbSizeBytes() });
     try {
       await this.#o.store.defragment();
@@ -93,10 +91,6 @@ export class Maintenance {
     this.#o.log.info('finished defragmenting', {
       'current-db-size-bytes': this.#o.store.dbSizeBytes(), took: `${Math.round(performance.now() - started)}ms`,
     });
-  }
-
-  get defragRuns(): number {
-    return this.#defragRuns;
   }
 
   hash(): Promise<{ hash: number; revision: number }> {

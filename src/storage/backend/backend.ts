@@ -407,6 +407,7 @@ export class Backend {
   defragment(): Promise<void> {
     this.#defragRun ??= this.#defragment().finally(() => {
       this.#touched = null;
+      this.#defragOverrun = false;
       this.#defragRun = null;
     });
     return this.#defragRun;
