@@ -115,3 +115,29 @@ test('a SIGKILL during or right after an online defragment leaves every committe
     }
   }
 });
+
+test('online defragment: writes outrunning the copy past the limit fail that run; the next one succeeds', async () => {
+  const dir = tmpDir();
+  const saved = defragLimits.touchedKeysMax;
+  try {
+    const b = Backend.open(dir, { batchIntervalMs: 5 });
+    for (let i = 0; i < 4000; i++) b.put('key', B(`k${i}`), B('v'.repeat(300)));
+    await b.commit();
+    defragLimits.touchedKeysMax = 5;
+    let done = false;
+    const failed = b.defragment().then(() => false, (e: unknown) => /too many writes/.test(String(e))).finally(() => void (done = true));
+    for (let i = 0; !done; i++) {
+      for (let j = 0; j < 10; j++) b.put('key', B(`w${i}-${j}`), B('x'));
+      await b.commit();
+    }
+    assert.equal(await failed, true);
+    defragLimits.touchedKeysMax = saved;
+    await b.defragment();
+    assert.ok(b.get('key', B('w0-0')) !== undefined);
+    assert.deepEqual(fs.readdirSync(dir), ['db']);
+    await b.close();
+  } finally {
+    defragLimits.touchedKeysMax = saved;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
