@@ -11,6 +11,7 @@ import { parseFlags, usage, UsageError } from './options.js';
 import { readCpuUs, readMemory, RssSampler, type MemoryStatus } from './proc-stats.js';
 import { cpuTable, machineFacts, mainTable, memoryTable, replaceResults, TARGETS, type Measure, type Row, type Target } from './report.js';
 import { startServer, type RunningServer } from './server-process.js';
+import { defragTable, measureDefrag, replaceDefragResults, type DefragMeasure } from './defrag-bench.js';
 import { commandLine, preloadConfig, REPO_ROOT, RUN_FLAGS, WORKLOAD_NAMES, workloadFor, type RunFlags, type WorkloadName } from './workloads.js';
 
 const SETTLE_POLL_MS = 500;
@@ -145,6 +146,27 @@ async function runMemory(target: Target, flags: RunFlags): Promise<Measure> {
   }
 }
 
+/** The defrag workload (bench/defrag-bench.ts): one fresh server per target. */
+async function runDefrag(flags: RunFlags, targets: Target[], facts: string[], argv: string[]): Promise<string> {
+  const results: Partial<Record<Target, DefragMeasure>> = {};
+  for (const t of targets) {
+    const server = await start(t, flags, ' (defrag workload)');
+    try {
+      const m = await measureDefrag(server, { mb: flags['defrag-mb'], log: (line) => log(`[${t}] defrag: ${line}`) });
+      log(`[${t}] defrag: ${m.defragMs.toFixed(0)} ms, ${m.putsDuring} puts during, p99 during ${(m.p99DuringUs / 1000).toFixed(1)} ms`);
+      results[t] = m;
+    } finally {
+      await server.stop();
+    }
+  }
+  return [
+    ...facts.map((f) => `- ${f}`),
+    `- command: \`npm run bench -- ${argv.join(' ')}\``,
+    '',
+    defragTable(results, flags['defrag-mb']),
+  ].join('\n');
+}
+
 const SHELLS = new Set(['sh', 'bash', 'dash', 'env']);
 
 async function start(target: Target, flags: RunFlags, what: string): Promise<RunningServer> {
@@ -239,13 +261,17 @@ async function main(argv: string[]): Promise<number> {
   if (targets.length === 2 && realpathSync(flags['etcd-bin']) === realpathSync(flags['ours-bin'])) {
     facts.push('calibration run: both columns are the same etcd binary, so the spread of the ratios around 1.00 is this machine\'s noise');
   }
-  const rows = await collect(flags, names, targets);
-  const report = renderReport(flags, rows, facts, argv);
+  const rows = names.length > 0 ? await collect(flags, names, targets) : [];
+  const main = rows.length > 0 ? renderReport(flags, rows, facts, argv) : undefined;
+  const defrag = flags.only.includes('defrag') ? await runDefrag(flags, targets, facts, argv) : undefined;
+  const report = [main, defrag].filter((x) => x !== undefined).join('\n\n');
   process.stdout.write(`${report}\n`);
   if (flags['write-readme']) {
     const path = flags.readme;
     const before = existsSync(path) ? readFileSync(path, 'utf8') : '';
-    writeFileSync(path, replaceResults(before, report));
+    let text = main === undefined ? before : replaceResults(before, main);
+    if (defrag !== undefined) text = replaceDefragResults(text, defrag);
+    writeFileSync(path, text);
     log(`wrote ${path}`);
   }
   return 0;

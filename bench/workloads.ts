@@ -14,7 +14,8 @@ export const WORKLOAD_NAMES: readonly WorkloadName[] = ['put1', 'put100', 'range
 export const MEM_BATCH_MAX = 128;
 
 export const RUN_FLAGS = {
-  only: { kind: 'list', default: WORKLOAD_NAMES, values: WORKLOAD_NAMES, help: 'Workloads to run, comma-separated' },
+  only: { kind: 'list', default: WORKLOAD_NAMES, values: [...WORKLOAD_NAMES, 'defrag'], help: 'Workloads to run, comma-separated (defrag only when named)' },
+  'defrag-mb': { kind: 'int', default: 1024, min: 1, max: 16_384, help: 'MiB loaded before the defrag workload (half is deleted, then defragmented)' },
   'target-only': { kind: 'enum', default: 'both', values: ['both', 'etcd', 'ours'], help: 'Run one server only' },
   'etcd-bin': { kind: 'string', default: '/usr/bin/etcd', help: 'Reference server binary' },
   'ours-bin': { kind: 'string', default: resolve(REPO_ROOT, 'bin', 'etcd-ts'), help: 'Our server binary (etcd here compares etcd with itself)' },

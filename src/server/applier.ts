@@ -40,6 +40,8 @@ export interface ApplierOptions {
   readonly onEmptyEntry?: (entry: Entry) => void;
   /** A request whose apply took longer than thresholdMs (etcd's --experimental-warning-apply-duration). */
   readonly slowApply?: { readonly thresholdMs: number; onSlow(request: string, tookMs: number): void };
+  /** Steps of the applier chain before the stores (alarms and quota); each calls next() to go on. */
+  readonly stages?: ReadonlyArray<{ apply(req: RaftRequest, next: () => ApplyOutcome): ApplyOutcome }>;
 }
 
 function writeDurably(file: string, data: Uint8Array): void {
@@ -55,6 +57,8 @@ function writeDurably(file: string, data: Uint8Array): void {
 export interface ApplyOutcome {
   readonly value?: unknown;
   readonly error?: EtcdError;
+  /** The waiting client is answered once this settles (e.g. an alarm proposal a failure raised). */
+  readonly after?: Promise<unknown>;
 }
 
 export class Applier implements StateMachine {
@@ -129,12 +133,27 @@ export class Applier implements StateMachine {
       throw new Error(`cannot decode raft entry ${e.index}: ${(err as Error).message}`);
     }
     const startMs = performance.now();
-    const outcome = this.#dispatch(req);
+    const outcome = this.#chain(req, 0);
     const tookMs = performance.now() - startMs;
     const slow = this.#o.slowApply;
     if (slow !== undefined && tookMs > slow.thresholdMs) slow.onSlow(req.request?.$case ?? 'empty', tookMs);
-    if (outcome.error) this.#o.waits.fail(req.id, outcome.error);
-    else this.#o.waits.trigger(req.id, outcome.value);
+    const settle = (): void => {
+      if (outcome.error) this.#o.waits.fail(req.id, outcome.error);
+      else this.#o.waits.trigger(req.id, outcome.value);
+    };
+    if (outcome.after) void outcome.after.then(settle, settle);
+    else settle();
+  }
+
+  #chain(req: RaftRequest, i: number): ApplyOutcome {
+    const stage = this.#o.stages?.[i];
+    if (stage === undefined) return this.#dispatch(req);
+    try {
+      return stage.apply(req, () => this.#chain(req, i + 1));
+    } catch (err) {
+      if (err instanceof EtcdError) return { error: err };
+      throw err;
+    }
   }
 
   #dispatch(req: RaftRequest): ApplyOutcome {

@@ -41,6 +41,11 @@ import { clusterId as deriveClusterId, idToHex, memberId as deriveMemberId } fro
 import { openKvStore } from './kv-store-impl.js';
 import { Membership } from './membership.js';
 import { WaitRegistry } from './wait.js';
+import { Maintenance } from './maintenance/maintenance.js';
+import { AutoCompactor } from './maintenance/auto-compactor.js';
+import { CorruptMonitor, hashKvPeerHandler, initialCorruptCheck } from './maintenance/corrupt-check.js';
+import { orHandlers } from './maintenance/peer-handlers.js';
+import type { AlarmResponse } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { fetchRemoteCluster, membersHandler } from './join.js';
 import { resolveTls } from './tls-config.js';
 import { logRejected, peerTlsOf } from '../tls/tls-info.js';
@@ -211,7 +216,12 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   watchable = new WatchableStore({ history: store.watchHistory(), log: rootLog.child('mvcc') });
   const membership = new Membership(store, { clusterId: rec.clusterId });
   const waits = new WaitRegistry({ waitersMax: limits.waitersMax });
+  const maintenance: Maintenance = new Maintenance({
+    log: rootLog.child('etcdserver'), localId: rec.memberId, store, quotaBackendBytes: cfg.quotaBackendBytes,
+    proposeAlarm: (req): Promise<AlarmResponse> => server.alarm(req),
+  });
   const server = new EtcdServer({
+    maintenance,
     log, memberId: rec.memberId, store, membership, waits, lessor,
     requestBytesMax: cfg.requestBytesMax, maxTxnOps: cfg.maxTxnOps, electionMs: cfg.electionMs,
     clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck,
@@ -244,10 +254,12 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     snapDir: d.snap,
     // Watchers catch up at once from the replaced store's history rather than at the next write.
     onRestored: () => {
+      maintenance.reload();
       watchable?.resync();
       metrics.snapshotReceived.inc({ From: idToHex(raftNode?.lead ?? 0n) });
     },
     leases: new LeaseApplier({ lessor, store }),
+    stages: [maintenance.applyStage],
     // etcd promotes the lessor once the leader has applied everything up to its own first entry.
     onEmptyEntry: (e) => {
       if (raftNode?.isLeader && e.term === raftNode.term) lessor.promote(electionTicks * cfg.heartbeatMs);
@@ -269,7 +281,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       log.warn('the member has been permanently removed from the cluster', { 'reported-by': idToHex(byPeer) });
       endMember({ code: 0, reason: 'removed from the cluster' });
     },
-    otherRequest: membersHandler(membership, (id) => server.promoteForwarded(id)),
+    otherRequest: orHandlers(hashKvPeerHandler({ localId: rec.memberId, store }), membersHandler(membership, (id) => server.promoteForwarded(id))),
     ...(peerTls !== undefined ? { tls: peerTls } : {}),
     onRtt: (peer, rttMs) => metrics.observeRtt(peer, rttMs),
   });
@@ -286,6 +298,17 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     onRemove: (id) => {
       if (id !== rec.memberId) transport.removePeer(id);
     },
+  });
+  if (cfg.initialCorruptCheck && !rec.fresh && !rec.bootstrapMembers) {
+    // etcd checks a restarted member before it takes part in raft; a new or joining member has nothing to compare.
+    await initialCorruptCheck({
+      localId: rec.memberId, store, log, timeoutMs: 5000 + 2 * cfg.electionMs,
+      peers: membership.list().filter((m) => m.id !== rec.memberId),
+    });
+  }
+  const compactor = cfg.autoCompaction === null ? null : new AutoCompactor(cfg.autoCompaction, {
+    log: rootLog.child('compactor'), rev: () => store.rev(),
+    compact: async (rev) => void (await server.compact({ revision: BigInt(rev), physical: false })),
   });
   let published = false;
   const heartbeats = new HeartbeatWatch(transport, {
@@ -308,6 +331,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
         lastLead = ss.lead;
         server.onLeaderChange(ss.lead);
         if (ss.role !== StateRole.Leader) lessor.demote();
+        compactor?.setLeader(ss.role === StateRole.Leader);
         if (ss.lead !== 0n) rootLog.child('raft').info(`raft.node: ${idToHex(rec.memberId)} elected leader ${idToHex(ss.lead)} at term ${term}`);
         if (ss.role === StateRole.Leader && rec.fresh) void server.publishClusterVersion(clusterVersion).catch(() => {});
         if (ss.lead !== 0n && !published) {
@@ -326,6 +350,15 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   server.attachRaft(raftNode);
   raftNode.start();
   lessor.start();
+  compactor?.start();
+  const corruptMonitor = new CorruptMonitor({
+    localId: rec.memberId, store, log, timeoutMs: 5000 + 2 * cfg.electionMs, intervalMs: cfg.corruptCheckTimeMs,
+    peers: () => membership.list().filter((m) => m.id !== rec.memberId),
+    isLeader: () => raftNode?.isLeader ?? false,
+    linearizable: () => server.reads.waitLinearizable(),
+    proposeAlarm: (req) => server.alarm(req),
+  });
+  corruptMonitor.start();
   if (cfg.initialElectionTickAdvance && rec.fresh && cfg.initialCluster.length === 1) {
     // A single member need not wait a whole election timeout for peers that do not exist.
     log.info('started as single-node; fast-forwarding election ticks', { 'local-member-id': idToHex(rec.memberId), 'forward-ticks': electionTicks - 1 });
@@ -381,6 +414,8 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       await grpc.close(2000);
       await metricsListener.close();
       lessor.stop();
+      compactor?.stop();
+      corruptMonitor.stop();
       raftNode?.stop();
       await transport.close();
       server.stop();

@@ -98,3 +98,27 @@ test('--experimental-warning-apply-duration is read as a duration (default 100ms
   assert.equal(loadConfig(['--experimental-warning-apply-duration=250ms'], {}).warningApplyDurationMs, 250);
   assert.equal(loadConfig(['--experimental-warning-apply-duration=1ns'], {}).warningApplyDurationMs, 1e-6);
 });
+
+test('maintenance flags: quota bytes, auto-compaction (etcd\'s retention parsing), corruption checks', async () => {
+  const { parseAutoCompaction } = await import('./config.js');
+  const d = loadConfig([], {});
+  assert.equal(d.quotaBackendBytes, 0);
+  assert.equal(d.autoCompaction, null);
+  assert.equal(d.initialCorruptCheck, false);
+  assert.equal(d.corruptCheckTimeMs, 0);
+  const c = loadConfig([
+    '--quota-backend-bytes', '1048576', '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1000',
+    '--experimental-initial-corrupt-check', '--experimental-corrupt-check-time', '2m',
+  ], {});
+  assert.equal(c.quotaBackendBytes, 1048576);
+  assert.deepEqual(c.autoCompaction, { mode: 'revision', retentionRevisions: 1000 });
+  assert.equal(c.initialCorruptCheck, true);
+  assert.equal(c.corruptCheckTimeMs, 120_000);
+  assert.deepEqual(loadConfig(['--auto-compaction-retention', '1'], {}).autoCompaction, { mode: 'periodic', retentionMs: 3_600_000 });
+  assert.deepEqual(parseAutoCompaction('periodic', '90m'), { mode: 'periodic', retentionMs: 5_400_000 });
+  assert.deepEqual(parseAutoCompaction('periodic', '5s'), { mode: 'periodic', retentionMs: 5000 });
+  assert.equal(parseAutoCompaction('periodic', '0'), null);
+  assert.throws(() => parseAutoCompaction('periodic', 'soon'), /error parsing CompactionRetention/);
+  assert.throws(() => loadConfig(['--auto-compaction-mode', 'daily', '--auto-compaction-retention', '1'], {}), ConfigError);
+  assert.equal(loadConfig(['--quota-backend-bytes', '-1'], {}).quotaBackendBytes, -1);
+});

@@ -34,7 +34,7 @@ const flagSpecs: Readonly<Record<string, FlagSpec>> = {
   'heartbeat-interval': f('uint', '100'),
   'election-timeout': f('uint', '1000'),
   'initial-election-tick-advance': f('bool', 'true'),
-  'quota-backend-bytes': f('int', '0', false),
+  'quota-backend-bytes': f('int', '0'),
   'backend-batch-interval': f('duration', '0s'),
   'backend-batch-limit': f('int', '0'),
   'max-txn-ops': f('uint', '128'),
@@ -91,16 +91,16 @@ const flagSpecs: Readonly<Record<string, FlagSpec>> = {
   'log-level': f('string', 'info'),
   'log-package-levels': f('string', '', false),
   version: f('bool', 'false'),
-  'auto-compaction-retention': f('string', '0', false),
-  'auto-compaction-mode': f('string', 'periodic', false),
+  'auto-compaction-retention': f('string', '0'),
+  'auto-compaction-mode': f('string', 'periodic'),
   'enable-pprof': f('bool', 'false', false),
   metrics: f('string', 'basic', false),
   'auth-token': f('string', 'simple', false),
   'bcrypt-cost': f('uint', '10', false),
   'auth-token-ttl': f('uint', '300', false),
   'enable-grpc-gateway': f('bool', 'true'),
-  'experimental-initial-corrupt-check': f('bool', 'false', false),
-  'experimental-corrupt-check-time': f('duration', '0s', false),
+  'experimental-initial-corrupt-check': f('bool', 'false'),
+  'experimental-corrupt-check-time': f('duration', '0s'),
   'experimental-enable-v2v3': f('string', '', false),
   'experimental-backend-bbolt-freelist-type': f('string', 'map', false),
   'experimental-enable-lease-checkpoint': f('bool', 'false', false),
@@ -152,6 +152,14 @@ export interface ServerConfig {
   readonly backendBatchIntervalMs: number;
   readonly backendBatchLimit: number;
   readonly compactionBatchLimit: number;
+  /** --quota-backend-bytes as given: 0 means etcd's default (2 GiB), negative disables the quota. */
+  readonly quotaBackendBytes: number;
+  /** Auto-compaction (none when retention is 0): periodic keeps `retention` of history, revision keeps N revisions. */
+  readonly autoCompaction: AutoCompactionConfig | null;
+  /** Compare this member's HashKV with its peers' before serving (--experimental-initial-corrupt-check). */
+  readonly initialCorruptCheck: boolean;
+  /** Period of the leader's corruption check; 0: none (--experimental-corrupt-check-time). */
+  readonly corruptCheckTimeMs: number;
   readonly grpcKeepaliveMinTimeMs: number;
   readonly grpcKeepaliveIntervalMs: number;
   readonly grpcKeepaliveTimeoutMs: number;
@@ -424,6 +432,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     backendBatchIntervalMs: num(values, 'backend-batch-interval') || 100,
     backendBatchLimit: num(values, 'backend-batch-limit') || 10_000,
     compactionBatchLimit: num(values, 'experimental-compaction-batch-limit'),
+    quotaBackendBytes: num(values, 'quota-backend-bytes'),
+    autoCompaction: parseAutoCompaction(str(values, 'auto-compaction-mode'), str(values, 'auto-compaction-retention')),
+    initialCorruptCheck: bool(values, 'experimental-initial-corrupt-check'),
+    corruptCheckTimeMs: num(values, 'experimental-corrupt-check-time'),
     grpcKeepaliveMinTimeMs: num(values, 'grpc-keepalive-min-time'),
     grpcKeepaliveIntervalMs: num(values, 'grpc-keepalive-interval'),
     grpcKeepaliveTimeoutMs: num(values, 'grpc-keepalive-timeout'),
@@ -446,6 +458,36 @@ function tlsFromValues(values: RawValues): TlsConfig {
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
+}
+
+export type AutoCompactionConfig =
+  | { readonly mode: 'periodic'; readonly retentionMs: number }
+  | { readonly mode: 'revision'; readonly retentionRevisions: number };
+
+/**
+ * etcd's parsing of --auto-compaction-retention: a non-negative integer is hours (periodic) or revisions
+ * (revision); anything else must be a Go duration (and then means a duration in either mode, which in
+ * revision mode etcd reads as nanoseconds). Zero disables auto-compaction.
+ */
+export function parseAutoCompaction(mode: string, retention: string): AutoCompactionConfig | null {
+  if (mode !== 'periodic' && mode !== 'revision') {
+    throw new ConfigError(`unknown auto-compaction-mode ${JSON.stringify(mode)}`);
+  }
+  let amount: number;
+  if (/^\+?\d+$/.test(retention)) {
+    const n = Number(retention);
+    amount = mode === 'periodic' ? n * 3_600_000 : n;
+  } else {
+    let ms: number;
+    try {
+      ms = parseDurationMs(retention);
+    } catch {
+      throw new ConfigError(`error parsing CompactionRetention: time: invalid duration ${JSON.stringify(retention)}`);
+    }
+    amount = mode === 'periodic' ? ms : Math.round(ms * 1e6);
+  }
+  if (!Number.isSafeInteger(Math.round(amount)) || amount <= 0) return null;
+  return mode === 'periodic' ? { mode, retentionMs: amount } : { mode, retentionRevisions: amount };
 }
 
 function validateTimeouts(heartbeatMs: number, electionMs: number): void {

@@ -12,6 +12,7 @@ import type { ClusterApi, KvApi, MaintenanceApi } from '../api/grpc/services.js'
 import type { LeaseApi } from '../api/grpc/lease-service.js';
 import { leaseLimits, NotPrimaryError, type Lessor } from '../lease/lessor.js';
 import type {
+  AlarmRequest,
   AlarmResponse,
   CompactionRequest,
   CompactionResponse,
@@ -57,6 +58,7 @@ import { toPbMember, type Membership } from './membership.js';
 import { ReadIndexCoordinator } from './read-index.js';
 import { ClusterOps } from './cluster-ops.js';
 import { RequestIdGenerator, WaitRegistry } from './wait.js';
+import type { QuotaRequest } from './maintenance/quota.js';
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../api/kv-validate.js';
 
 export interface EtcdServerOptions {
@@ -74,6 +76,17 @@ export interface EtcdServerOptions {
   /** TLS for https:// peer URLs (requests this member makes to a peer's port), read per request. */
   readonly peerClientTls?: (() => ConnectionOptions) | undefined;
   readonly lessor: Lessor;
+  /** Alarms, quota, defragment and hash; without it (tests) those RPCs are not capable. */
+  readonly maintenance?: ServerMaintenance;
+}
+
+/** The maintenance side as the server uses it (implemented by src/server/maintenance). */
+export interface ServerMaintenance {
+  /** Throws NoSpace (after raising the alarm) when the request would pass the backend quota. */
+  checkQuota(req: QuotaRequest): Promise<void>;
+  statusErrors(): string[];
+  defragment(): Promise<void>;
+  hash(): Promise<{ hash: number; revision: number }>;
 }
 
 type RequestBody = NonNullable<RaftRequest['request']>;
@@ -157,6 +170,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   }
 
   async put(req: PutRequest): Promise<PutResponse> {
+    await this.#o.maintenance?.checkQuota({ $case: 'put', value: req });
     this.#refuseOnLearner();
     validatePut(req);
     return this.#withHeader(await this.#propose<PutResponse>({ $case: 'put', value: req }));
@@ -169,6 +183,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   }
 
   async txn(req: TxnRequest): Promise<TxnResponse> {
+    await this.#o.maintenance?.checkQuota({ $case: 'txn', value: req });
     this.#refuseOnLearner();
     validateTxn(req, { maxTxnOps: this.#o.maxTxnOps });
     if (isTxnReadOnly(req)) {
@@ -198,25 +213,31 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
       raftIndex: BigInt(raft.rawNode.status().hardState.commit),
       raftTerm: BigInt(this.#reportedTerm(raft)),
       raftAppliedIndex: BigInt(raft.appliedIndex),
-      errors: [],
+      errors: [...(raft.lead === 0n ? [new EtcdError('NoLeader').message] : []), ...(this.#o.maintenance?.statusErrors() ?? [])],
       dbSizeInUse: BigInt(this.#o.store.dbSizeInUseBytes()),
       isLearner: self?.isLearner ?? false,
     };
   }
 
-  async alarm(): Promise<AlarmResponse> {
+  /** Every alarm request, GET included, goes through raft (as in etcd); the answer has no header. */
+  async alarm(req: AlarmRequest): Promise<AlarmResponse> {
     this.#refuseOnLearner();
-    return { header: this.header(), alarms: [] };
+    return this.#propose<AlarmResponse>({ $case: 'alarm', value: req });
   }
 
+  /** Local to this member, not replicated (as in etcd); the answer has no header. */
   async defragment(): Promise<DefragmentResponse> {
     this.#refuseOnLearner();
-    throw new EtcdError('NotCapable');
+    if (!this.#o.maintenance) throw new EtcdError('NotCapable');
+    await this.#o.maintenance.defragment();
+    return { header: undefined };
   }
 
   async hash(): Promise<HashResponse> {
     this.#refuseOnLearner();
-    throw new EtcdError('NotCapable');
+    if (!this.#o.maintenance) throw new EtcdError('NotCapable');
+    const h = await this.#o.maintenance.hash();
+    return { header: this.header(h.revision), hash: h.hash };
   }
 
   async hashKV(req: HashKVRequest): Promise<HashKVResponse> {
@@ -289,6 +310,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   // ---- Lease ----
 
   async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    await this.#o.maintenance?.checkQuota({ $case: 'leaseGrant', value: req });
     this.#refuseOnLearner();
     if (req.TTL > BigInt(leaseLimits.maxTtlSeconds)) throw new EtcdError('LeaseTTLTooLarge');
     let id = req.ID;

@@ -6,7 +6,9 @@ import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'n
 import { join } from 'node:path';
 import { EtcdError } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
-import { Backend, type BackendMetrics, type BackendOptions } from '../storage/backend/backend.js';
+import { Backend, bucketNames, type Bucket, type BackendMetrics, type BackendOptions } from '../storage/backend/backend.js';
+import { crc32c } from '../mvcc/crc32c.js';
+import type { AlarmRecords } from './maintenance/alarm-store.js';
 import { KvStore as MvccStore, type LeaseAttachments } from '../mvcc/kv-store.js';
 import { KvApplier, type LeaseChecker, type MvccMetrics } from './apply/kv-apply.js';
 import type { LeaseRecords } from '../lease/lessor.js';
@@ -210,6 +212,25 @@ class ServerKvStore implements KvStore {
     return { hash: h.hash, hashRevision: h.revision, compactRevision: h.compactRevision };
   }
 
+  async hash(): Promise<{ hash: number; revision: number }> {
+    await this.#backend.commit();
+    // One synchronous pass, so no commit lands in the middle (etcd hashes inside one read transaction).
+    const revision = this.#mvcc.revision;
+    return { hash: backendHash(this.#backend), revision };
+  }
+
+  async defragment(): Promise<void> {
+    await this.#backend.defragment();
+  }
+
+  alarmRecords(): AlarmRecords {
+    return {
+      forEach: (fn) => void this.#backend.forEach('alarm', {}, (k) => fn(Buffer.from(k))),
+      put: (key) => this.#backend.put('alarm', key, Buffer.alloc(0)),
+      delete: (key) => this.#backend.delete('alarm', key),
+    };
+  }
+
   watchHistory(): HistoryReader {
     return mvccHistory(() => this.#mvcc);
   }
@@ -239,6 +260,22 @@ class ServerKvStore implements KvStore {
 /** Opens (or creates) the backend under `dir` and the store over it. */
 export async function openKvStore(dir: string, options: KvStoreOpenOptions): Promise<KvStore> {
   return new ServerKvStore(dir, options);
+}
+
+/** Buckets in byte order of their names (bolt's order); the consistent index and its term are skipped. */
+const hashedBuckets: readonly Bucket[] = [...bucketNames].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+const hashIgnored = new Set(['consistent_index', 'term']);
+
+function backendHash(backend: Backend): number {
+  let crc = 0;
+  for (const bucket of hashedBuckets) {
+    crc = crc32c(crc, Buffer.from(bucket));
+    backend.forEach(bucket, {}, (k, v) => {
+      if (bucket === 'meta' && hashIgnored.has(k.toString('latin1'))) return;
+      crc = crc32c(crc32c(crc, k), v);
+    });
+  }
+  return crc;
 }
 
 function fsyncDir(dir: string): void {

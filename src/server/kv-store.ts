@@ -16,6 +16,7 @@ import type {
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import type { HistoryReader } from '../watch/watchable-store.js';
 import type { MemberPersistence } from './membership.js';
+import type { AlarmRecords } from './maintenance/alarm-store.js';
 
 export interface KvStore extends MemberPersistence {
   /** The current revision of the key space. */
@@ -47,6 +48,12 @@ export interface KvStore extends MemberPersistence {
   /** Keys that exist at the current revision (etcd_debugging_mvcc_keys_total). */
   liveKeys(): number;
   hashKV(revision: number): Promise<{ hash: number; hashRevision: number; compactRevision: number }>;
+  /** The whole backend's hash (etcd's Hash RPC): CRC-32C over every bucket but the consistent index. */
+  hash(): Promise<{ hash: number; revision: number }>;
+  /** Returns free pages to the file system while serving goes on (see Backend.defragment). */
+  defragment(): Promise<void>;
+  /** The backend's alarm bucket (always the current backend's, also after a restore). */
+  alarmRecords(): AlarmRecords;
   /** Writes a consistent copy of the backend (a snapshot for a follower). */
   snapshotToFile(file: string): Promise<void>;
   /** Replaces the backend with a copy received from the leader, and reloads everything from it. */

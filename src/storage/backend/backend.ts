@@ -63,6 +63,18 @@ export interface BackendOptions {
 export const defaultBatchLimit = 10_000;
 export const defaultBatchIntervalMs = 100;
 
+/** Limits of an online defragmentation. */
+export const defragLimits = {
+  /** Catch-up rounds run while commits go on, before the final step holds them. */
+  catchUpRoundsMax: 8,
+  /** Touched keys small enough to copy in the final step (commits held meanwhile). */
+  finalStepKeysMax: 20_000,
+  /** Touched keys recorded at most; past it the defragmentation gives up. */
+  touchedKeysMax: 5_000_000,
+  /** Keys copied between waits for the copy's writes. */
+  copyChunkKeys: 5_000,
+};
+
 const consistentIndexKey = Buffer.from('consistent_index');
 const termKey = Buffer.from('term');
 const dataDirName = 'db';
@@ -130,6 +142,14 @@ export class Backend {
   #failure: Error | undefined;
   #closed = false;
   #defragCount = 0;
+  #defragRun: Promise<void> | null = null;
+  /** Keys committed since a defragmentation's copy began; null when none runs. */
+  #touched: Map<Bucket, Set<string>> | null = null;
+  #defragOverrun = false;
+  #defragAbort = false;
+  #exclusiveTail: Promise<void> = Promise.resolve();
+  /** size() until the next commit or swap; null: to be read again. */
+  #sizeBytes: number | null = null;
 
   private constructor(dir: string, options: BackendOptions) {
     this.dir = dir;
@@ -286,6 +306,7 @@ export class Backend {
     const startMs = performance.now();
     this.#pending = { maps: new Map(), writes: 0, ci: undefined };
     this.#inflight.push(batch);
+    this.#recordTouched(batch);
     let last: Promise<boolean> | undefined;
     if (batch.ci !== undefined) {
       this.#dbs.meta.put(consistentIndexKey, uint64(batch.ci.index));
@@ -301,6 +322,7 @@ export class Backend {
         this.#inflight.shift();
         // From the batch handed over to its LMDB transaction committed, as etcd times bolt's tx.Commit.
         this.#metrics.commitSeconds((performance.now() - startMs) / 1000);
+        this.#sizeBytes = null;
       },
       (err: unknown) => {
         this.#failure = new AssertionError(`backend commit failed: ${String(err)}`);
@@ -317,11 +339,17 @@ export class Backend {
     await this.#env.flushed;
   }
 
-  /** Bytes the database file occupies (etcd's backend Size). */
+  /**
+   * Bytes the database file occupies (etcd's backend Size). Reading LMDB's statistics costs ~0.1 ms, and
+   * the quota asks on every write, so the figure is cached until the next commit lands.
+   */
   size(): number {
     this.#check();
-    const info = this.#env.getStats() as { lastPageNumber: number; pageSize: number };
-    return (info.lastPageNumber + 1) * info.pageSize;
+    if (this.#sizeBytes === null) {
+      const info = this.#env.getStats() as { lastPageNumber: number; pageSize: number };
+      this.#sizeBytes = (info.lastPageNumber + 1) * info.pageSize;
+    }
+    return this.#sizeBytes;
   }
 
   /** Bytes of pages in use by some tree (the rest is free space defragment() returns; etcd's SizeInUse). */
@@ -349,8 +377,13 @@ export class Backend {
    * commits, then holds further commits (writes keep landing in the batch and stay readable) until the copy
    * is done, so the copy is exactly that committed state and its consistent index is the one returned.
    */
-  async snapshotTo(file: string, opts: { compact?: boolean } = {}): Promise<ConsistentIndex & { sizeBytes: number }> {
-    await this.commit();
+  snapshotTo(file: string, opts: { compact?: boolean } = {}): Promise<ConsistentIndex & { sizeBytes: number }> {
+    const committed = this.commit();
+    return this.#exclusive(() => this.#snapshotTo(file, opts, committed));
+  }
+
+  async #snapshotTo(file: string, opts: { compact?: boolean }, committed: Promise<void>): Promise<ConsistentIndex & { sizeBytes: number }> {
+    await committed;
     this.#pause();
     try {
       await this.#lastCommit;
@@ -372,37 +405,156 @@ export class Backend {
   }
 
   /**
-   * Rewrites the database without free pages. Commits are held meanwhile (reads and writes go on through
-   * the batch); the compacted copy is opened under a temporary name, swapped in synchronously, and the
-   * directories are renamed so that a crash at any step leaves either the old or the new copy in place.
+   * Rewrites the database without free pages while the backend keeps serving: reads and commits go on
+   * against the live copy during the long part, and only the short final step holds commits.
+   *
+   * 1. From now on every committed key is recorded (bucket, key) as "touched".
+   * 2. A compacting copy of an LMDB read snapshot is written off the main thread (mdb_env_copy2).
+   * 3. Catch-up rounds copy the current committed value (or absence) of each touched key into the copy,
+   *    with a fresh touched set per round, until few are left. A value read in a round may be stale only
+   *    if a later commit changed it, and that commit recorded the key for the next round.
+   * 4. Final step: commits held (writes land in the batch, stay readable), the last touched keys copied,
+   *    the copy fsynced and swapped in by two directory renames that open() can finish or undo.
+   * A crash at any point leaves the live copy or the complete new one; nothing committed is lost.
+   * Concurrent calls share one run.
    */
-  async defragment(): Promise<void> {
-    await this.commit();
+  defragment(): Promise<void> {
+    this.#defragRun ??= this.#defragment().finally(() => {
+      this.#touched = null;
+      this.#defragOverrun = false;
+      this.#defragRun = null;
+    });
+    return this.#defragRun;
+  }
+
+  #checkDefrag(): void {
+    this.#check();
+    if (this.#defragAbort) throw new Error('defragment: the backend is closing');
+  }
+
+  async #defragment(): Promise<void> {
+    this.#checkDefrag();
+    const n = ++this.#defragCount;
+    const next = path.join(this.dir, `${dataDirName}.defrag-${process.pid}-${n}`);
+    fs.rmSync(next, { recursive: true, force: true });
+    fs.mkdirSync(next);
+    let copy: { env: RootDatabase; dbs: Dbs } | null = null;
+    try {
+      this.#touched = new Map();
+      for (const batch of this.#inflight) this.#recordTouched(batch);
+      await this.#env.backup(next, true);
+      this.#checkDefrag();
+      // The bulk of the copy reaches the disk now, off the main thread, not inside the final step.
+      await fsyncFileAsync(path.join(next, 'data.mdb'));
+      this.#checkDefrag();
+      copy = openEnv(next);
+      for (let round = 0; round < defragLimits.catchUpRoundsMax && this.#touchedCount() > defragLimits.finalStepKeysMax; round++) {
+        await this.#copyTouched(copy.dbs);
+        this.#checkDefrag();
+      }
+      await this.#exclusive(() => this.#finishDefrag(copy!, n));
+      copy = null;
+    } finally {
+      if (copy !== null) await copy.env.close();
+      if (fs.existsSync(next)) fs.rmSync(next, { recursive: true, force: true });
+    }
+  }
+
+  /** The final, commit-holding step of defragment(): last catch-up, fsync, swap. */
+  async #finishDefrag(copy: { env: RootDatabase; dbs: Dbs }, n: number): Promise<void> {
+    const old = path.join(this.dir, `${dataDirName}.old-${process.pid}-${n}`);
+    const oldEnv = this.#env;
     this.#pause();
     try {
       await this.#lastCommit;
+      this.#checkDefrag();
+      await this.#copyTouched(copy.dbs);
+      // LMDB syncs its own commits: this covers the catch-up writes (the bulk was synced before).
+      await copy.env.flushed;
       const live = path.join(this.dir, dataDirName);
-      const n = ++this.#defragCount;
       const next = path.join(this.dir, `${dataDirName}.defrag-${process.pid}-${n}`);
-      const old = path.join(this.dir, `${dataDirName}.old-${process.pid}-${n}`);
-      fs.rmSync(next, { recursive: true, force: true });
-      fs.mkdirSync(next);
-      await this.#env.backup(next, true);
-      fsyncFile(path.join(next, 'data.mdb'));
-      const oldEnv = this.#env;
-      ({ env: this.#env, dbs: this.#dbs } = openEnv(next));
+      this.#env = copy.env;
+      this.#dbs = copy.dbs;
+      this.#sizeBytes = null;
+      this.#touched = null;
       fs.renameSync(live, old);
       fs.renameSync(next, live);
       fsyncDir(this.dir);
-      await oldEnv.close();
-      fs.rmSync(old, { recursive: true, force: true });
     } finally {
       this.#unpause();
     }
+    // Commits go on in the new copy. Unlinking a large file with dirty pages waits for them, so the old
+    // copy is removed off the main thread.
+    await oldEnv.flushed;
+    await oldEnv.close();
+    await fs.promises.rm(old, { recursive: true, force: true });
+  }
+
+  #touchedCount(): number {
+    let count = 0;
+    for (const keys of this.#touched?.values() ?? []) count += keys.size;
+    return count;
+  }
+
+  #recordTouched(batch: Batch): void {
+    const touched = this.#touched;
+    if (touched === null) return;
+    const add = (bucket: Bucket, key: string): void => {
+      let keys = touched.get(bucket);
+      if (keys === undefined) touched.set(bucket, (keys = new Set()));
+      keys.add(key);
+    };
+    if (batch.ci !== undefined) {
+      add('meta', consistentIndexKey.toString('latin1'));
+      add('meta', termKey.toString('latin1'));
+    }
+    for (const [bucket, m] of batch.maps) for (const s of m.keys()) add(bucket, s);
+    if (this.#touchedCount() > defragLimits.touchedKeysMax) {
+      // Writes outran the copy: give up this defragmentation rather than grow without bound.
+      this.#touched = new Map();
+      this.#defragOverrun = true;
+    }
+  }
+
+  /** One catch-up round: the committed value of every key touched so far, copied into the new env. */
+  async #copyTouched(dbs: Dbs): Promise<void> {
+    if (this.#defragOverrun) {
+      this.#defragOverrun = false;
+      throw new Error('defragment: too many writes during the copy; try again');
+    }
+    const round = this.#touched ?? new Map<Bucket, Set<string>>();
+    if (this.#touched !== null) this.#touched = new Map();
+    let last: Promise<unknown> = Promise.resolve();
+    let sinceYield = 0;
+    for (const [bucket, keys] of round) {
+      const from = this.#dbs[bucket];
+      const to = dbs[bucket];
+      for (const s of keys) {
+        const key = Buffer.from(s, 'latin1');
+        const value = from.getBinary(key);
+        last = value === undefined ? to.remove(key) : to.put(key, Buffer.from(value));
+        if (++sinceYield === defragLimits.copyChunkKeys) {
+          sinceYield = 0;
+          await last;
+        }
+      }
+    }
+    await last;
+  }
+
+  /** Runs fn with no other swap or copy of the environment in progress (snapshot copies, defragment). */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#exclusiveTail.then(fn);
+    this.#exclusiveTail = run.then(() => {}, () => {});
+    return run;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.#defragRun !== null) {
+      this.#defragAbort = true;
+      await this.#defragRun.catch(() => {});
+    }
     clearInterval(this.#timer);
     if (this.#failure === undefined) await this.commit();
     this.#closed = true;
@@ -410,12 +562,12 @@ export class Backend {
   }
 }
 
-function fsyncFile(file: string): void {
-  const fd = fs.openSync(file, 'r+');
+async function fsyncFileAsync(file: string): Promise<void> {
+  const fh = await fs.promises.open(file, 'r+');
   try {
-    fs.fsyncSync(fd);
+    await fh.sync();
   } finally {
-    fs.closeSync(fd);
+    await fh.close();
   }
 }
 
