@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { EtcdError } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
 import { Backend } from '../storage/backend/backend.js';
+import { openBackendSnapshot, removeStaleSnapshots, type BackendSnapshot } from '../storage/backend/backend-snapshot.js';
 import { KvStore as MvccStore, type LeaseAttachments } from '../mvcc/kv-store.js';
 import { KvApplier, type LeaseChecker } from './apply/kv-apply.js';
 import type { LeaseRecords } from '../lease/lessor.js';
@@ -78,6 +79,7 @@ class ServerKvStore implements KvStore {
     this.#log = options.log;
     this.#onEvents = options.onEvents;
     this.#backend = Backend.open(dir, { batchIntervalMs: options.batchIntervalMs, batchLimit: options.batchLimit });
+    removeStaleSnapshots(dir);
     // etcd: always recover the lessor before the key space, whose restore attaches keys to their leases.
     options.leases?.recover(leaseBucket(this.#backend));
     this.#mvcc = this.#openMvcc();
@@ -94,6 +96,11 @@ class ServerKvStore implements KvStore {
 
   async snapshotToFile(file: string): Promise<void> {
     await this.#backend.snapshotTo(file);
+  }
+
+  openSnapshot(): Promise<BackendSnapshot> {
+    this.#readable();
+    return openBackendSnapshot(this.#backend, { stagingDir: this.#dir });
   }
 
   async restoreFromFile(file: string): Promise<void> {

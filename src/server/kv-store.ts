@@ -16,6 +16,7 @@ import type {
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import type { HistoryReader } from '../watch/watchable-store.js';
 import type { MemberPersistence } from './membership.js';
+import type { BackendSnapshot } from '../storage/backend/backend-snapshot.js';
 
 export interface KvStore extends MemberPersistence {
   /** The current revision of the key space. */
@@ -47,6 +48,8 @@ export interface KvStore extends MemberPersistence {
   hashKV(revision: number): Promise<{ hash: number; hashRevision: number; compactRevision: number }>;
   /** Writes a consistent copy of the backend (a snapshot for a follower). */
   snapshotToFile(file: string): Promise<void>;
+  /** A point-in-time copy of the backend to stream to a client (Maintenance.Snapshot). */
+  openSnapshot(): Promise<BackendSnapshot>;
   /** Replaces the backend with a copy received from the leader, and reloads everything from it. */
   restoreFromFile(file: string): Promise<void>;
   /** The store's history as watchers catching up read it. */
