@@ -123,7 +123,7 @@ async function restoreCommand(args: readonly string[], io: CliIo): Promise<numbe
 
 /** A zap production JSON line (etcdctl logs restore steps so). */
 export function zapLine(msg: string, fields: Record<string, unknown>): string {
-  return `${JSON.stringify({ level: 'info', ts: Date.now() / 1000, caller: 'snapshot/v3_snapshot.go', msg, ...fields })}\n`;
+  return `${JSON.stringify({ level: 'info', ts: Date.now() / 1000, caller: 'snapshot', msg, ...fields })}\n`;
 }
 
 /** A byte-count progress bar on a terminal, for large files only; silent otherwise. */
