@@ -16,17 +16,19 @@ const exitBadArgs = 128;
 /** Below this a progress bar would only flicker. */
 export const progressBarMinBytes = 16 * 1024 * 1024;
 
+/** Where progress bars are drawn: only on a terminal (isTTY), never into a pipe or a file. */
+export type ProgressStream = NodeJS.WritableStream & { readonly isTTY?: boolean };
+
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
-  /** Whether stderr is a terminal (progress bars are drawn only there). */
-  readonly isTty: boolean;
+  readonly progress: ProgressStream;
 }
 
 export const processIo: CliIo = {
   out: (t) => void process.stdout.write(t),
   err: (t) => void process.stderr.write(t),
-  isTty: process.stderr.isTTY === true,
+  progress: process.stderr,
 };
 
 export async function snapshotCommand(args: readonly string[], io: CliIo = processIo): Promise<number> {
@@ -95,7 +97,7 @@ async function restoreCommand(args: readonly string[], io: CliIo): Promise<numbe
     return exitBadArgs;
   }
   const name = String(values['name']);
-  const bar = new ProgressReporter(io, 'restoring');
+  const bar = new ProgressReporter(io.progress, { label: 'restoring' });
   try {
     await restoreSnapshot({
       snapshotPath: positionals[0]!,
@@ -128,22 +130,24 @@ export function zapLine(msg: string, fields: Record<string, unknown>): string {
 
 /** A byte-count progress bar on a terminal, for large files only; silent otherwise. */
 export class ProgressReporter {
-  readonly #io: CliIo;
+  readonly #stream: ProgressStream;
   readonly #label: string;
+  readonly #minBytes: number;
   #bar: cliProgress.SingleBar | null = null;
   #stopped = false;
 
-  constructor(io: CliIo, label: string) {
-    this.#io = io;
-    this.#label = label;
+  constructor(stream: ProgressStream, options: { label: string; minBytes?: number }) {
+    this.#stream = stream;
+    this.#label = options.label;
+    this.#minBytes = options.minBytes ?? progressBarMinBytes;
   }
 
   update(doneBytes: number, totalBytes: number): void {
-    if (this.#stopped || !this.#io.isTty || totalBytes < progressBarMinBytes) return;
+    if (this.#stopped || this.#stream.isTTY !== true || totalBytes < this.#minBytes) return;
     if (this.#bar === null) {
       this.#bar = new cliProgress.SingleBar({
         format: `${this.#label} [{bar}] {percentage}% | {doneHuman} / {totalHuman}`,
-        stream: process.stderr,
+        stream: this.#stream,
         hideCursor: true,
       }, cliProgress.Presets.shades_classic);
       this.#bar.start(totalBytes, 0, { doneHuman: humanizeBytes(0n), totalHuman: humanizeBytes(BigInt(totalBytes)) });
