@@ -75,6 +75,9 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoreResult>
     const tmpSnap = path.join(tmp, 'member', 'snap');
     await restoreBackend(o, { backendDir: path.join(tmpSnap, 'db'), members, index: members.length });
     writeRaftState({ member: path.join(tmp, 'member'), snapDir: tmpSnap }, { self: self.id, clusterId, members });
+    for (const m of members) {
+      o.log?.('added member', { 'cluster-id': clusterId.toString(16), 'local-member-id': '0', 'added-peer-id': m.id.toString(16), 'added-peer-peer-urls': [...m.peerUrls] });
+    }
     fs.mkdirSync(path.dirname(path.resolve(dataDir)), { recursive: true });
     fs.renameSync(tmp, dataDir);
     fsyncDir(path.dirname(path.resolve(dataDir)));

@@ -1,5 +1,5 @@
 /**
- * `etcdctl snapshot save` (the real etcdctl 3.4) against every target: same exit code, same stdout, same
+ * `etcdctl snapshot save` (the real etcdctl 3.4, and etcdctl-ts) against every target: same exit code, same stdout, same
  * log lines on stderr after normalisation, and a file that ends with the sha256 of the database before it
  * (etcdctl only checks the length). Then the offline restore of that file, corrupted and without its
  * checksum, must be refused with etcd's messages: `etcdctl snapshot restore` for etcd, `etcdutl-ts snapshot
@@ -63,8 +63,19 @@ function normaliseStderr(stderr: string, o: { dir: string; endpoint: string }): 
 
 interface Outcome {
   save: { code: number; stdout: string; stderr: string[] };
+  /** The same save by etcdctl-ts. */
+  saveTs: { code: number; stdout: string; stderr: string[] };
   corrupted: { code: number; stderr: string[] };
   missingHash: { code: number; stderr: string[] };
+}
+
+/** The saved file: a database followed by its sha256 (etcdctl itself checks only the length). */
+function checkSaved(file: string, what: string): Buffer {
+  const bytes = readFileSync(file);
+  assert.equal(bytes.length % 512, 32, `${what}: the file ends with a checksum`);
+  const db = bytes.subarray(0, bytes.length - 32);
+  assert.deepEqual(bytes.subarray(-32), createHash('sha256').update(db).digest(), `${what}: the checksum is the database's sha256`);
+  return bytes;
 }
 
 async function scenario(target: Target): Promise<Outcome> {
@@ -74,12 +85,12 @@ async function scenario(target: Target): Promise<Outcome> {
     return await withLogsOnFailure([member], async () => {
       for (let i = 0; i < 20; i++) assert.equal((await member.etcdctl(['put', `k${i}`, 'x'.repeat(1000)])).code, 0);
       const file = join(work, 'snap.db');
+      const savedTs = await run(join(repoRoot(), 'bin', 'etcdctl-ts'), [`--endpoints=${member.endpoint}`, 'snapshot', 'save', file]);
+      checkSaved(file, `${target.label}, etcdctl-ts`);
       const saved = await member.etcdctl(['snapshot', 'save', file]);
-      const norm = { dir: work, endpoint: member.endpoint };
-      const bytes = readFileSync(file);
-      assert.equal(bytes.length % 512, 32, `${target.label}: the file ends with a checksum`);
+      const bytes = checkSaved(file, target.label);
       const db = bytes.subarray(0, bytes.length - 32);
-      assert.deepEqual(bytes.subarray(-32), createHash('sha256').update(db).digest(), `${target.label}: the checksum is the database's sha256`);
+      const norm = { dir: work, endpoint: member.endpoint };
 
       const flipped = Buffer.from(bytes);
       flipped[db.length >> 1] = (flipped[db.length >> 1] ?? 0) ^ 0x80;
@@ -91,6 +102,7 @@ async function scenario(target: Target): Promise<Outcome> {
       if (target.name === 'ours') assert.equal(existsSync(join(work, 'r1')) || existsSync(join(work, 'r2')), false);
       return {
         save: { code: saved.code, stdout: saved.stdout.replaceAll(work, '<dir>'), stderr: normaliseStderr(saved.stderr, norm) },
+        saveTs: { code: savedTs.code, stdout: savedTs.stdout.replaceAll(work, '<dir>'), stderr: normaliseStderr(savedTs.stderr, norm) },
         corrupted: { code: corrupted.code, stderr: normaliseStderr(corrupted.stderr, norm) },
         missingHash: { code: missingHash.code, stderr: normaliseStderr(missingHash.stderr, norm) },
       };
@@ -113,7 +125,8 @@ test('etcdctl snapshot save prints the same against every target, and restore re
     assert.deepEqual(outcome.corrupted, reference.outcome.corrupted, `${target.label}: restore of a corrupted file`);
     assert.deepEqual(outcome.missingHash, reference.outcome.missingHash, `${target.label}: restore without checksum`);
   }
-  for (const { outcome } of outcomes) {
+  for (const { target, outcome } of outcomes) {
+    assert.deepEqual(outcome.saveTs, reference.outcome.save, `${target.label}: etcdctl-ts snapshot save vs etcdctl`);
     assert.equal(outcome.corrupted.code, 1);
     assert.equal(outcome.corrupted.stderr.at(-1), 'Error: expected sha256 [<sha256>], got [<sha256>]');
     assert.equal(outcome.missingHash.stderr.at(-1), 'Error: snapshot missing hash but --skip-hash-check=false');
