@@ -50,6 +50,9 @@ export interface Leases extends LeaseChecker, LeaseAttachments {
   recover(records: LeaseRecords): void;
 }
 
+/** Client snapshots (Maintenance.Snapshot) being streamed at once; each holds a copy of the backend. */
+const snapshotsOpenMax = 4;
+
 const noLeases: LeaseChecker = { exists: () => false };
 
 /** The backend's lease bucket; writes join the current apply batch, so the consistent index covers them. */
@@ -72,6 +75,7 @@ class ServerKvStore implements KvStore {
   readonly #onEvents: KvStoreOpenOptions['onEvents'];
   #consistentIndex: number;
   #consistentTerm = 0;
+  #snapshotsOpen = 0;
 
   constructor(dir: string, options: KvStoreOpenOptions) {
     this.#dir = dir;
@@ -98,9 +102,29 @@ class ServerKvStore implements KvStore {
     await this.#backend.snapshotTo(file);
   }
 
-  openSnapshot(): Promise<BackendSnapshot> {
+  async openSnapshot(): Promise<BackendSnapshot> {
     this.#readable();
-    return openBackendSnapshot(this.#backend, { stagingDir: this.#dir });
+    // Each client snapshot is a full copy on disk until its stream ends: bound how many exist at once.
+    if (this.#snapshotsOpen >= snapshotsOpenMax) throw new EtcdError('TooManyRequests');
+    this.#snapshotsOpen++;
+    let snapshot: BackendSnapshot;
+    try {
+      snapshot = await openBackendSnapshot(this.#backend, { stagingDir: this.#dir });
+    } catch (err) {
+      this.#snapshotsOpen--;
+      throw err;
+    }
+    let released = false;
+    return {
+      sizeBytes: snapshot.sizeBytes,
+      consistentIndex: snapshot.consistentIndex,
+      read: (buf) => snapshot.read(buf),
+      close: async () => {
+        if (!released) this.#snapshotsOpen--;
+        released = true;
+        await snapshot.close();
+      },
+    };
   }
 
   async restoreFromFile(file: string): Promise<void> {

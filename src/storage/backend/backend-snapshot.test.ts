@@ -67,3 +67,36 @@ test('staging files a crash left behind are removed, and nothing else', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('taking a snapshot of a large backend does not stop reads and writes meanwhile', async () => {
+  const dir = tmp();
+  try {
+    const b = Backend.open(path.join(dir, 'be'));
+    const value = Buffer.alloc(1024, 7);
+    for (let i = 0; i < 30_000; i++) b.put('key', Buffer.from(`k${String(i).padStart(6, '0')}`), value);
+    b.setConsistentIndex({ index: 1, term: 1 });
+    await b.commit();
+    let copied = false;
+    const pending = openBackendSnapshot(b, { stagingDir: path.join(dir, 'staging') }).then((s) => {
+      copied = true;
+      return s;
+    });
+    let turns = 0;
+    while (!copied) {
+      const k = Buffer.from(`during-${turns}`);
+      b.put('key', k, Buffer.from('x'));
+      assert.equal(b.get('key', k)?.toString(), 'x');
+      turns++;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const snapshot = await pending;
+    assert.ok(turns > 1, `only ${turns} event-loop turns while ${snapshot.sizeBytes} bytes were copied`);
+    assert.ok(snapshot.sizeBytes > 30_000 * 1024);
+    await snapshot.close();
+    await b.commit();
+    assert.equal(b.get('key', Buffer.from(`during-${turns - 1}`))?.toString(), 'x');
+    await b.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
