@@ -95,7 +95,10 @@ test('etcdutl-ts snapshot status and restore: outputs, refusals and exit codes',
     assert.equal(spawnSync(bin, ['snapshot', 'restore'], { encoding: 'utf8' }).status, 128);
     const missing = spawnSync(bin, ['snapshot', 'status', join(dir, 'absent.db')], { encoding: 'utf8' });
     assert.equal(missing.status, 1);
-    assert.match(missing.stderr, /^Error: ENOENT/);
+    assert.equal(missing.stderr, `Error: stat ${join(dir, 'absent.db')}: no such file or directory\n`);
+    const absent = restore(join(dir, 'absent.db'), join(dir, 'n3'));
+    assert.equal(absent.status, 1);
+    assert.match(String(absent.stderr), new RegExp(`^Error: open ${join(dir, 'absent.db')}: no such file or directory$`, 'm'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

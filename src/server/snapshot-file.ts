@@ -24,6 +24,25 @@ export const sha256Bytes = 32;
 /** Copy buffer: large enough for the disk, small enough to keep restore's memory flat. */
 const copyChunkBytes = 1024 * 1024;
 
+/** A snapshot file that cannot be read; the message is what Go's os package says (etcd prints it). */
+export class SnapshotFileError extends Error {
+  override readonly name = 'SnapshotFileError';
+}
+
+const goErrnoText: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'not a directory',
+};
+
+/** Go's *PathError text ("open x: no such file or directory") for a failed fs call. */
+export function goPathError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.syscall === undefined || e.path === undefined) return e.message;
+  return `${e.syscall} ${e.path}: ${goErrnoText[e.code ?? ''] ?? e.message}`;
+}
+
 /** Whether a file of this size ends with the checksum (etcd's hasChecksum). */
 export function hasChecksum(sizeBytes: number): boolean {
   return sizeBytes % 512 === sha256Bytes;
@@ -42,7 +61,9 @@ export interface CopiedDb {
  * hears the bytes copied so far.
  */
 export async function copySnapshotDb(source: string, dest: string, options: { onProgress?: (doneBytes: number, totalBytes: number) => void } = {}): Promise<CopiedDb> {
-  const input = await fs.promises.open(source, 'r');
+  const input = await fs.promises.open(source, 'r').catch((err: unknown) => {
+    throw new SnapshotFileError(goPathError(err));
+  });
   try {
     const size = (await input.stat()).size;
     const withSha = hasChecksum(size);
@@ -85,7 +106,11 @@ export interface SnapshotStatus {
 
 /** Reads a snapshot file's status; the file itself is not touched (LMDB would put a lock file beside it). */
 export async function snapshotStatus(file: string): Promise<SnapshotStatus> {
-  fs.statSync(file); // a missing file fails here, with the path in the message
+  try {
+    fs.statSync(file);
+  } catch (err) {
+    throw new SnapshotFileError(goPathError(err));
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'etcdts-snapshot-status-'));
   try {
     await copySnapshotDb(file, path.join(dir, 'data.mdb'));

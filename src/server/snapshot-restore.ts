@@ -23,7 +23,7 @@ import { Snapshotter } from '../storage/snap/snapshotter.js';
 import { Wal } from '../storage/wal/wal.js';
 import { clusterId as deriveClusterId, memberId as deriveMemberId } from './ids.js';
 import { encodeMember, type MemberRecord } from './membership.js';
-import { copySnapshotDb } from './snapshot-file.js';
+import { copySnapshotDb, SnapshotFileError } from './snapshot-file.js';
 
 export interface RestoreOptions {
   readonly snapshotPath: string;
@@ -120,7 +120,10 @@ function planMembers(o: RestoreOptions): NewMember[] {
 async function restoreBackend(o: RestoreOptions, t: { backendDir: string; members: readonly NewMember[]; index: number }): Promise<void> {
   const envDir = path.join(t.backendDir, 'db'); // Backend.open(dir) keeps its LMDB environment here
   fs.mkdirSync(envDir, { recursive: true });
-  const copied = await copySnapshotDb(o.snapshotPath, path.join(envDir, 'data.mdb'), o.onProgress ? { onProgress: o.onProgress } : {});
+  const copied = await copySnapshotDb(o.snapshotPath, path.join(envDir, 'data.mdb'), o.onProgress ? { onProgress: o.onProgress } : {})
+    .catch((err: unknown) => {
+      throw err instanceof SnapshotFileError ? new RestoreError(err.message) : err;
+    });
   if (copied.expectedSha === null && !o.skipHashCheck) throw new RestoreError('snapshot missing hash but --skip-hash-check=false');
   if (copied.expectedSha !== null && !o.skipHashCheck && !copied.expectedSha.equals(copied.actualSha)) {
     throw new RestoreError(`expected sha256 ${goBytes(copied.expectedSha)}, got ${goBytes(copied.actualSha)}`);
