@@ -131,6 +131,7 @@ async function runRestore(ctx: Context): Promise<void> {
   if (ctx.args.length !== 1) throw new ExitError(Exit.BadArgs, 'snapshot restore requires exactly one argument');
   const f = ctx.flags;
   const name = f.string('name');
+  const bar = new ProgressReporter(process.stderr, { label: 'restoring' });
   try {
     await restoreSnapshot({
       snapshotPath: ctx.args[0]!,
@@ -140,15 +141,14 @@ async function runRestore(ctx: Context): Promise<void> {
       initialClusterToken: f.string('initial-cluster-token'),
       initialAdvertisePeerUrls: f.string('initial-advertise-peer-urls').split(','),
       skipHashCheck: f.bool('skip-hash-check'),
-      onProgress: (() => {
-        const bar = new ProgressReporter(process.stderr, { label: 'restoring' });
-        return (done: number, total: number) => (done >= total ? bar.stop() : bar.update(done, total));
-      })(),
+      onProgress: (done, total) => bar.update(done, total),
       log: (msg, fields) => zapLine(ctx.io, { caller: restoreCallers[msg] ?? 'snapshot/v3_snapshot.go', msg, fields }),
     });
   } catch (err) {
     if (err instanceof RestoreError) throw new ExitError(Exit.Error, err.message);
     throw err;
+  } finally {
+    bar.stop();
   }
 }
 

@@ -153,11 +153,15 @@ export class ProgressReporter {
       this.#bar.start(totalBytes, 0, { doneHuman: humanizeBytes(0n), totalHuman: humanizeBytes(BigInt(totalBytes)) });
     }
     this.#bar.update(doneBytes, { doneHuman: humanizeBytes(BigInt(doneBytes)) });
+    if (doneBytes >= totalBytes) this.stop();
   }
 
+  /** Ends the bar (at 100% or wherever it stopped) on its own line, so log lines that follow start clean. */
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    this.#bar?.stop();
+    if (this.#bar === null) return;
+    this.#bar.stop();
+    this.#stream.write('\n');
   }
 }
