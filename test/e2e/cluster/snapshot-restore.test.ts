@@ -23,9 +23,9 @@ import { withRpc } from './rpc.js';
 const ours = targetsFromEnv().find((t) => t.name === 'ours');
 const newToken = 'restored-cluster';
 
-/** Runs bin/etcdutl-ts with a deadline. */
-function etcdutl(args: readonly string[]): Promise<CtlResult> {
-  const child = spawn(join(repoRoot(), 'bin', 'etcdutl-ts'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs bin/etcdutl-ts (or, with tool 'etcdctl-ts', bin/etcdctl-ts) with a deadline. */
+function etcdutl(args: readonly string[], tool: 'etcdutl-ts' | 'etcdctl-ts' = 'etcdutl-ts'): Promise<CtlResult> {
+  const child = spawn(join(repoRoot(), 'bin', tool), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -66,6 +66,7 @@ test('a snapshot saved under writes restores into a new 3-member cluster holding
   const fresh: ClusterMember[] = [];
   try {
     await withCluster({ target, names: ['m1', 'm2', 'm3'] }, async (old) => {
+      await ourOwnMembers(old.members);
       const m1 = old.member('m1');
       const granted = ok(await m1.etcdctl(['lease', 'grant', '3600']), 'lease grant');
       const leaseId = /^lease ([0-9a-f]+) granted/.exec(granted)?.[1];
@@ -90,21 +91,26 @@ test('a snapshot saved under writes restores into a new 3-member cluster holding
       const status = JSON.parse(ok(await etcdutl(['snapshot', 'status', file, '-w', 'json']), 'snapshot status')) as { revision: number };
       const revision = BigInt(status.revision);
       assert.ok(revision > 200n, `snapshot revision ${revision}`);
-      const oldHash = await withRpc(m1.endpoint, (rpc) => rpc.hashKV(revision));
+      const oldHash = await withRpc(m1.endpoint, (rpc) => rpc.hashKV(revision)).catch((e: unknown) => {
+        throw new Error(`m1 (the saved member): HashKV at the snapshot's revision ${revision}: ${String(e)}`);
+      });
       assert.equal(oldHash.header?.revision !== undefined && oldHash.header.revision > revision, true, 'writes went on after the snapshot');
 
-      for (const name of ['n1', 'n2', 'n3']) fresh.push(await ClusterMember.create({ target, name, flags: timingFlags }));
-      const initialCluster = fresh.map((m) => `${m.name}=${m.peerUrl}`).join(',');
-      for (const m of fresh) {
-        ok(await etcdutl(restoreArgs(file, m, initialCluster)), `restore ${m.name}`);
-        assert.ok(existsSync(join(m.dataDir, 'member', 'wal')));
-      }
-      await corruptedRefused(file, { work, member: fresh[0]!, initialCluster });
+      await corruptedRefused(file, { work });
       await old.destroy();
 
+      // Ports are taken as late as possible: between choosing them and binding them, nothing else may.
+      for (const name of ['n1', 'n2', 'n3']) fresh.push(await ClusterMember.create({ target, name, flags: timingFlags }));
+      const initialCluster = fresh.map((m) => `${m.name}=${m.peerUrl}`).join(',');
+      for (const [i, m] of fresh.entries()) {
+        // One member is restored by etcdctl-ts's `snapshot restore` (etcdctl 3.4 has the command too).
+        ok(await etcdutl(restoreArgs(file, m, initialCluster), i === 1 ? 'etcdctl-ts' : 'etcdutl-ts'), `restore ${m.name}`);
+        assert.ok(existsSync(join(m.dataDir, 'member', 'wal')));
+      }
       const bootstrap: Bootstrap = { initialCluster, state: 'new', token: newToken };
       for (const m of fresh) m.launch(bootstrap);
       await Promise.all(fresh.map((m) => m.waitServing()));
+      await ourOwnMembers(fresh);
       await checkRestored(fresh, { revision, hash: oldHash.hash, leaseId, load });
     });
   } catch (e) {
@@ -119,7 +125,10 @@ test('a snapshot saved under writes restores into a new 3-member cluster holding
 async function checkRestored(members: readonly ClusterMember[],
   expect: { revision: bigint; hash: number; leaseId: string; load: WriteLoad }): Promise<void> {
   for (const m of members) {
-    const h = await withRpc(m.endpoint, (rpc) => rpc.hashKV(expect.revision));
+    const h = await withRpc(m.endpoint, (rpc) => rpc.hashKV(expect.revision)).catch(async (e: unknown) => {
+      const status = await m.status().then((st) => `revision ${st.header?.revision}`, (err: unknown) => String(err));
+      throw new Error(`${m.name} (restored): HashKV at ${expect.revision}: ${String(e)}; Status: ${status}`);
+    });
     assert.equal(h.hash, expect.hash, `${m.name}: HashKV at ${expect.revision}`);
   }
   for (const m of members) {
@@ -139,20 +148,34 @@ async function checkRestored(members: readonly ClusterMember[],
   for (const m of members) assert.match(list, new RegExp(`, started, ${m.name}, ${m.peerUrl}, ${m.clientUrl}, false`));
 }
 
+/** Every member answers from its own process: same cluster, ids of the member list, all still running. */
+async function ourOwnMembers(members: readonly ClusterMember[]): Promise<void> {
+  const listed = await withRpc(members[0]!.endpoint, (rpc) => rpc.memberList());
+  const byName = new Map(listed.members.map((m) => [m.name, m.ID]));
+  for (const m of members) {
+    assert.ok(m.running, `${m.name} exited\n${m.logTail()}`);
+    const status = await m.status();
+    assert.equal(status.header?.memberId, byName.get(m.name), `${m.name}: Status answered by another process`);
+    assert.equal(status.header?.clusterId, listed.header?.clusterId);
+  }
+}
+
 /** A byte flipped in the database: etcd's refusal, nothing left behind; accepted with --skip-hash-check. */
-async function corruptedRefused(file: string, o: { work: string; member: ClusterMember; initialCluster: string }): Promise<void> {
+async function corruptedRefused(file: string, o: { work: string }): Promise<void> {
   const bytes = readFileSync(file);
   const at = Math.floor((bytes.length - 32) / 2);
   bytes[at] = (bytes[at] ?? 0) ^ 0x01;
   const bad = join(o.work, 'corrupted.db');
   writeFileSync(bad, bytes);
   const dataDir = join(o.work, 'from-corrupted');
-  const member: RestoreTarget = { name: o.member.name, dataDir, peerUrl: o.member.peerUrl };
-  const refused = await etcdutl(restoreArgs(bad, member, o.initialCluster));
+  // Never started: its peer URL only has to name the member in --initial-cluster.
+  const member: RestoreTarget = { name: 'x1', dataDir, peerUrl: 'http://127.0.0.1:1' };
+  const initialCluster = `x1=${member.peerUrl}`;
+  const refused = await etcdutl(restoreArgs(bad, member, initialCluster));
   assert.equal(refused.code, 1, refused.stderr);
   assert.match(refused.stderr, /^Error: expected sha256 \[(\d+ ){31}\d+\], got \[(\d+ ){31}\d+\]$/m);
   assert.equal(existsSync(dataDir), false);
-  ok(await etcdutl(restoreArgs(bad, member, o.initialCluster, ['--skip-hash-check'])), 'restore with --skip-hash-check');
+  ok(await etcdutl(restoreArgs(bad, member, initialCluster, ['--skip-hash-check'])), 'restore with --skip-hash-check');
   assert.ok(existsSync(join(dataDir, 'member', 'snap', 'db')));
 }
 
