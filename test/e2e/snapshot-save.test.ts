@@ -117,7 +117,6 @@ test('etcdctl snapshot save prints the same against every target, and restore re
   const outcomes: Array<{ target: Target; outcome: Outcome }> = [];
   for (const target of targets) outcomes.push({ target, outcome: await scenario(target) });
   const reference = outcomes[0]!;
-  if (process.env["E2E_SNAPSHOT_DEBUG"]) process.stdout.write(`${JSON.stringify(outcomes.map((o) => o.outcome), null, 1)}\n`);
   assert.equal(reference.outcome.save.code, 0, reference.outcome.save.stderr.join('\n'));
   assert.equal(reference.outcome.save.stdout, 'Snapshot saved at <dir>/snap.db\n');
   for (const { target, outcome } of outcomes.slice(1)) {
