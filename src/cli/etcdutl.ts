@@ -1,12 +1,13 @@
 /**
- * `etcdutl-ts`: offline maintenance of a member's data dir, as etcdutl does it. Commands that need a data
- * format we do not have yet (snapshot status/restore) say so and exit non-zero.
+ * `etcdutl-ts`: offline maintenance of a member's data dir and of saved snapshots, as etcdutl does it.
+ * Commands we do not have (backup, migrate: v2 data) say so and exit non-zero.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { etcdApiVersion, etcdTsVersion } from '../base/version.js';
 import { Backend } from '../storage/backend/backend.js';
+import { snapshotCommand } from './etcdutl/snapshot-cmd.js';
 
 const usage = `NAME:
 	etcdutl-ts - offline maintenance of etcd-ts data directories
@@ -16,6 +17,9 @@ USAGE:
 
 COMMANDS:
 	defrag --data-dir DIR	Defragments the backend of a stopped member
+	snapshot status FILE	Prints a saved snapshot's hash, revision, total keys and size (-w simple|table|json|fields)
+	snapshot restore FILE	Builds a new member's data dir from a saved snapshot (--name, --data-dir,
+				--initial-cluster, --initial-cluster-token, --initial-advertise-peer-urls, --skip-hash-check)
 	version			Prints the version of etcdutl-ts
 `;
 
@@ -49,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
     case 'defrag':
       return defrag(rest);
     case 'snapshot':
+      return snapshotCommand(rest);
     case 'backup':
     case 'migrate':
       process.stderr.write(`Error: "${command}" is not implemented in etcdutl-ts yet\n`);

@@ -37,10 +37,11 @@ import {
   type MoveLeaderResponse,
   type PutResponse,
   type RangeResponse,
+  type SnapshotResponse,
   type StatusResponse,
   type TxnResponse,
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { Connection } from './connection.js';
 import { ConnectionPool } from './connection-pool.js';
 import { ClientError, isClientError } from './errors.js';
@@ -142,6 +143,23 @@ export class Maintenance {
 
   defragment(options?: CallOptions): Promise<DefragmentResponse> {
     return this.#invoker.call(plan(true, (c, md, o, cb) => c.maintenance.defragment({}, md, o, cb)), options);
+  }
+
+  /**
+   * The member's backend as etcd streams it (Maintenance.Snapshot): chunks of the database, then its
+   * sha256 as the last message. From the first endpoint only; no timeout unless one is given.
+   */
+  async *snapshot(options: { timeoutMs?: number } = {}): AsyncGenerator<SnapshotResponse> {
+    const call = await this.#invoker.openStream((c, md, o) => c.maintenance.snapshot({}, md, o), options);
+    try {
+      for await (const message of call) yield message as SnapshotResponse;
+    } catch (err) {
+      const e = err as Partial<ServiceError>;
+      if (typeof e.code === 'number' && typeof e.details === 'string') throw new ClientError(e.code, e.details, {});
+      throw err;
+    } finally {
+      call.cancel();
+    }
   }
 
   moveLeader(input: Partial<MoveLeaderRequest>, options?: CallOptions): Promise<MoveLeaderResponse> {

@@ -102,6 +102,21 @@ export class Invoker {
     throw this.#gaveUp(state, pinned ?? this.#pool.current());
   }
 
+  /**
+   * Opens a server stream on the current endpoint once it accepts connections, with the auth token when
+   * the client has credentials. No failover and no retry: what a stream already delivered cannot be
+   * resumed from another member (a snapshot is one member's state).
+   */
+  async openStream<T>(open: (conn: Connection, md: Metadata, opts: GrpcCallOptions) => T, options: { timeoutMs?: number } = {}): Promise<T> {
+    if (this.#closed) throw new ClientError(GrpcCode.Canceled, closedDetails, { sent: false });
+    const conn = this.#pool.current();
+    const deadlineMs = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+    const ready = await conn.waitReady(Math.min(deadlineMs, Date.now() + this.#options.dialTimeoutMs));
+    if (ready !== 'ready') throw new ClientError(GrpcCode.DeadlineExceeded, deadlineDetails, { endpoint: conn.endpoint.raw, sent: false });
+    const md = await this.#metadata(conn, Math.min(deadlineMs, Date.now() + this.#options.requestTimeoutMs));
+    return open(conn, md, Number.isFinite(deadlineMs) ? { deadline: new Date(deadlineMs) } : {});
+  }
+
   async #attempt<Res>(
     plan: UnaryPlan<Res>,
     conn: Connection,

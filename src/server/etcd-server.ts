@@ -54,6 +54,7 @@ import { RaftRequest } from '../gen/etcdts/internal.js';
 import { ProposalDroppedError } from '../raft/contract.js';
 import type { RaftNode } from '../raftnode/raft-node.js';
 import type { KvStore } from './kv-store.js';
+import type { BackendSnapshot } from '../storage/backend/backend-snapshot.js';
 import { toPbMember, type Membership } from './membership.js';
 import { ReadIndexCoordinator } from './read-index.js';
 import { ClusterOps } from './cluster-ops.js';
@@ -244,6 +245,12 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     this.#refuseOnLearner();
     const h = await this.#o.store.hashKV(Number(req.revision));
     return { header: this.header(), hash: h.hash, compactRevision: BigInt(h.compactRevision) };
+  }
+
+  /** A point-in-time copy of the backend for Maintenance.Snapshot (etcd refuses streams on a learner). */
+  async snapshot(): Promise<BackendSnapshot> {
+    this.#refuseOnLearner();
+    return this.#o.store.openSnapshot();
   }
 
   async moveLeader(req: MoveLeaderRequest): Promise<MoveLeaderResponse> {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { EtcdError } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
 import { Backend, bucketNames, type Bucket, type BackendMetrics, type BackendOptions } from '../storage/backend/backend.js';
+import { openBackendSnapshot, removeStaleSnapshots, type BackendSnapshot } from '../storage/backend/backend-snapshot.js';
 import { crc32c } from '../mvcc/crc32c.js';
 import type { AlarmRecords } from './maintenance/alarm-store.js';
 import { KvStore as MvccStore, type LeaseAttachments } from '../mvcc/kv-store.js';
@@ -53,6 +54,9 @@ export interface Leases extends LeaseChecker, LeaseAttachments {
   recover(records: LeaseRecords): void;
 }
 
+/** Client snapshots (Maintenance.Snapshot) being streamed at once; each holds a copy of the backend. */
+const snapshotsOpenMax = 4;
+
 const noLeases: LeaseChecker = { exists: () => false };
 
 /** The backend's lease bucket; writes join the current apply batch, so the consistent index covers them. */
@@ -75,6 +79,7 @@ class ServerKvStore implements KvStore {
   readonly #onEvents: KvStoreOpenOptions['onEvents'];
   #consistentIndex: number;
   #consistentTerm = 0;
+  #snapshotsOpen = 0;
 
   constructor(dir: string, options: KvStoreOpenOptions) {
     this.#dir = dir;
@@ -82,6 +87,7 @@ class ServerKvStore implements KvStore {
     this.#log = options.log;
     this.#onEvents = options.onEvents;
     this.#backend = Backend.open(dir, this.#backendOptions());
+    removeStaleSnapshots(dir);
     // etcd: always recover the lessor before the key space, whose restore attaches keys to their leases.
     options.leases?.recover(leaseBucket(this.#backend));
     this.#mvcc = this.#openMvcc();
@@ -110,6 +116,31 @@ class ServerKvStore implements KvStore {
 
   async snapshotToFile(file: string): Promise<void> {
     await this.#backend.snapshotTo(file);
+  }
+
+  async openSnapshot(): Promise<BackendSnapshot> {
+    this.#readable();
+    // Each client snapshot is a full copy on disk until its stream ends: bound how many exist at once.
+    if (this.#snapshotsOpen >= snapshotsOpenMax) throw new EtcdError('TooManyRequests');
+    this.#snapshotsOpen++;
+    let snapshot: BackendSnapshot;
+    try {
+      snapshot = await openBackendSnapshot(this.#backend, { stagingDir: this.#dir });
+    } catch (err) {
+      this.#snapshotsOpen--;
+      throw err;
+    }
+    let released = false;
+    return {
+      sizeBytes: snapshot.sizeBytes,
+      consistentIndex: snapshot.consistentIndex,
+      read: (buf) => snapshot.read(buf),
+      close: async () => {
+        if (!released) this.#snapshotsOpen--;
+        released = true;
+        await snapshot.close();
+      },
+    };
   }
 
   async restoreFromFile(file: string): Promise<void> {

@@ -17,6 +17,7 @@ import type {
 import type { HistoryReader } from '../watch/watchable-store.js';
 import type { MemberPersistence } from './membership.js';
 import type { AlarmRecords } from './maintenance/alarm-store.js';
+import type { BackendSnapshot } from '../storage/backend/backend-snapshot.js';
 
 export interface KvStore extends MemberPersistence {
   /** The current revision of the key space. */
@@ -56,6 +57,8 @@ export interface KvStore extends MemberPersistence {
   alarmRecords(): AlarmRecords;
   /** Writes a consistent copy of the backend (a snapshot for a follower). */
   snapshotToFile(file: string): Promise<void>;
+  /** A point-in-time copy of the backend to stream to a client (Maintenance.Snapshot). */
+  openSnapshot(): Promise<BackendSnapshot>;
   /** Replaces the backend with a copy received from the leader, and reloads everything from it. */
   restoreFromFile(file: string): Promise<void>;
   /** The store's history as watchers catching up read it. */

@@ -29,6 +29,7 @@ import {
   type TxnRequest, type TxnResponse,
 } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { unary } from './unary.js';
+import { snapshotHandler, type SnapshotSource } from './snapshot-service.js';
 
 export interface KvApi {
   range(request: RangeRequest): Promise<RangeResponse>;
@@ -45,6 +46,8 @@ export interface MaintenanceApi {
   hash(request: HashRequest): Promise<HashResponse>;
   hashKV(request: HashKVRequest): Promise<HashKVResponse>;
   moveLeader(request: MoveLeaderRequest): Promise<MoveLeaderResponse>;
+  /** A point-in-time copy of the backend; without it the Snapshot method is left unimplemented. */
+  snapshot?(): Promise<SnapshotSource>;
 }
 
 export interface ClusterApi {
@@ -83,6 +86,7 @@ export function maintenanceService(api: MaintenanceApi, log: Logger): ServiceReg
       hash: unary('Hash', log, (r: HashRequest) => api.hash(r)),
       hashKv: unary('HashKV', log, (r: HashKVRequest) => api.hashKV(r)),
       moveLeader: unary('MoveLeader', log, (r: MoveLeaderRequest) => api.moveLeader(r)),
+      ...(api.snapshot ? { snapshot: snapshotHandler({ snapshot: () => api.snapshot!() }, log) } : {}),
     } satisfies Partial<Record<keyof MaintenanceServer, unknown>>,
   };
 }

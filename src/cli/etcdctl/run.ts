@@ -5,6 +5,7 @@ import { Command, findCommand, nonFlagWords, unknownCommandMessage, usageText, t
 import { clusterCommands, apiVersion } from './cmd-cluster.js';
 import { kvCommands } from './cmd-kv.js';
 import { txnCommand } from './cmd-txn.js';
+import { snapshotCommand } from './cmd-snapshot.js';
 import { FlagError, type FlagSet } from './flags.js';
 import {
   applyEnv,
@@ -57,7 +58,7 @@ function notImplemented(name: string): CommandSpec<Context> {
 }
 
 export function rootCommand(): Command<Context> {
-  const implemented = new Map([...kvCommands, txnCommand, ...clusterCommands, helpCommand].map((c) => [c.name, c]));
+  const implemented = new Map([...kvCommands, txnCommand, ...clusterCommands, snapshotCommand, helpCommand].map((c) => [c.name, c]));
   return new Command<Context>({
     name: 'etcdctl',
     use: 'etcdctl',
