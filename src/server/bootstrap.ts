@@ -37,6 +37,7 @@ import { openKvStore } from './kv-store-impl.js';
 import { Membership } from './membership.js';
 import { WaitRegistry } from './wait.js';
 import { fetchRemoteCluster, membersHandler } from './join.js';
+import { leaseHandler, peerRequests } from './lease-forward.js';
 
 export interface RunningMember {
   readonly memberId: bigint;
@@ -248,7 +249,10 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       log.warn('the member has been permanently removed from the cluster', { 'reported-by': idToHex(byPeer) });
       endMember({ code: 0, reason: 'removed from the cluster' });
     },
-    otherRequest: membersHandler(membership, (id) => server.promoteForwarded(id)),
+    otherRequest: peerRequests([
+      membersHandler(membership, (id) => server.promoteForwarded(id)),
+      leaseHandler({ lessor, isLeader: () => raftNode?.isLeader ?? false, log: rootLog.child('lease') }),
+    ]),
   });
   transportRef = transport;
   await transport.start();
