@@ -11,6 +11,7 @@
  * the retries at once. At the deadline the answer is etcd's: "no leader" if none was known, "request timed
  * out" otherwise.
  */
+import net from 'node:net';
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { EtcdError, isEtcdError } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
@@ -22,7 +23,7 @@ import {
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { LeaseInternalRequest, LeaseInternalResponse } from '../gen/etcd/lease/leasepb/lease.js';
 import { NotPrimaryError, type Lessor, type LeaseView } from '../lease/lessor.js';
-import { dialPeer, type ConnectionSettings } from '../raftnode/transport/connection.js';
+import { checkPeerUrl, type ConnectionSettings } from '../raftnode/transport/connection.js';
 
 export const leasePath = '/leases';
 export const leaseInternalPath = '/leases/internal';
@@ -165,18 +166,28 @@ function readBody(stream: http2.Http2Stream, bytesMax: number): Promise<Buffer> 
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let settled = false;
+    const fail = (why: string): void => {
+      if (settled) return;
+      settled = true;
+      reject(new Error(why));
+    };
     stream.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > bytesMax) {
         stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
-        reject(new Error(`body larger than ${bytesMax} bytes`));
+        fail(`body larger than ${bytesMax} bytes`);
         return;
       }
       chunks.push(chunk);
     });
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-    stream.on('close', () => reject(new Error('stream closed before its end')));
+    stream.on('end', () => {
+      settled = true;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    });
+    stream.on('error', (err) => fail(err.message));
+    // Closed without an end (reset by the peer, or cancelled at the deadline).
+    stream.on('close', () => fail('stream closed before its end'));
   });
 }
 
@@ -354,7 +365,13 @@ export class LeaseForwarder {
   #session(url: URL): ClientHttp2Session {
     const existing = this.#sessions.get(url.origin);
     if (existing !== undefined && !existing.destroyed && !existing.closed) return existing;
-    const session = dialPeer(url, sessionSettings);
+    checkPeerUrl(url);
+    const session = http2.connect(url.origin, {
+      settings: { initialWindowSize: sessionSettings.streamWindowBytes, enablePush: false },
+      maxSessionMemory: sessionSettings.sessionMemoryMb,
+      // Requests are small and latency-bound: never hold one back waiting for the peer's ACK (Nagle).
+      createConnection: () => net.connect({ host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 80), noDelay: true }),
+    });
     const forget = (): void => {
       if (this.#sessions.get(url.origin) === session) this.#sessions.delete(url.origin);
     };
