@@ -312,6 +312,8 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
 
   /** Answered by the primary lessor: this member's, or the leader's over the peer port (lease-forward.ts). */
   async leaseRenew(id: bigint): Promise<bigint> {
+    // etcd 3.4 refuses every stream on a learner; here the keep-alive stream fails at its first request.
+    this.#refuseOnLearner();
     return this.#leaseForward.renew(id, { deadlineMs: this.#leaseDeadlineMs() });
   }
 
