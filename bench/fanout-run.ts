@@ -6,7 +6,6 @@ import { runKeepAlive, runWatchFanout } from './fanout.js';
 import type { Histogram } from './histogram.js';
 import { readCpuUs, readMemory, RssSampler } from './proc-stats.js';
 import { markdownTable, ratio, TARGETS, type Target } from './report.js';
-import type { RunningServer } from './server-process.js';
 import { msText } from './summary.js';
 import type { ExtraWorkloadName, RunFlags } from './workloads.js';
 
@@ -33,8 +32,9 @@ export interface ExtraRow {
 }
 
 export function extraTitle(name: ExtraWorkloadName, flags: RunFlags): string {
-  if (name === 'keepalive') {
-    return `lease keep-alive: ${flags['keepalive-leases']} leases, ${flags['keepalive-streams']} streams x ${flags['keepalive-window']} in flight`;
+  if (name === 'keepalive' || name === 'keepalive-follower') {
+    return `lease keep-alive${name === 'keepalive' ? '' : ' through a follower of 3'}: ${flags['keepalive-leases']} leases, ` +
+      `${flags['keepalive-streams']} streams x ${flags['keepalive-window']} in flight`;
   }
   const watchers = name === 'watch1k' ? 1_000 : 10_000;
   return `watch fan-out: ${watchers} watchers/${flags['watch-streams']} streams/${flags['watch-conns']} conns, ${putsPerSec(watchers, flags)} puts/s`;
@@ -44,22 +44,30 @@ function putsPerSec(watchers: number, flags: RunFlags): number {
   return Math.max(0.1, flags['watch-events-per-sec'] / watchers);
 }
 
-/** Runs one extra workload against a running server. */
-export async function measureExtra(name: ExtraWorkloadName, server: RunningServer, flags: RunFlags): Promise<ExtraMeasure> {
+/** Where a workload sends its load (`pid`: that server's, for RSS) and whose CPU counts (every member's). */
+export interface ExtraTarget {
+  endpoint: string;
+  pid: number;
+  cpuPids: readonly number[];
+}
+
+/** Runs one extra workload against a running server (or a cluster's member). */
+export async function measureExtra(name: ExtraWorkloadName, server: ExtraTarget, flags: RunFlags): Promise<ExtraMeasure> {
   const sampler = new RssSampler(server.pid);
   sampler.start(flags['sample-ms']);
   let readyRss = 0;
   let cpuBefore = 0;
   let cpuAfter = 0;
+  const cpu = (): number => server.cpuPids.reduce((sum, pid) => sum + readCpuUs(pid), 0);
   const hooks = {
     beforeTimed: () => {
       readyRss = readMemory(server.pid).rssBytes;
-      cpuBefore = readCpuUs(server.pid);
+      cpuBefore = cpu();
     },
-    afterTimed: () => void (cpuAfter = readCpuUs(server.pid)),
+    afterTimed: () => void (cpuAfter = cpu()),
   };
   try {
-    if (name === 'keepalive') {
+    if (name === 'keepalive' || name === 'keepalive-follower') {
       const r = await runKeepAlive({
         endpoint: server.endpoint, leases: flags['keepalive-leases'], streams: flags['keepalive-streams'], conns: flags['keepalive-conns'],
         window: flags['keepalive-window'], seconds: flags['keepalive-seconds'], ttlSeconds: 3600, ...hooks,

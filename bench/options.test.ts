@@ -41,7 +41,7 @@ test('the runner selects workloads and targets by list and enum', () => {
   assert.equal(flags['target-only'], 'etcd');
   assert.equal(flags['write-readme'], true);
   assert.deepEqual(parseFlags([], RUN_FLAGS).flags.only, [...WORKLOAD_NAMES, ...EXTRA_WORKLOAD_NAMES]);
-  assert.deepEqual(parseFlags(['--only', 'watch1k,keepalive'], RUN_FLAGS).flags.only, ['watch1k', 'keepalive']);
+  assert.deepEqual(parseFlags(['--only', 'watch1k,keepalive-follower'], RUN_FLAGS).flags.only, ['watch1k', 'keepalive-follower']);
 });
 
 test('load configs are checked as a whole: conns <= clients, keys fit in key-size', () => {

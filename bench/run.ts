@@ -11,6 +11,7 @@ import { parseFlags, usage, UsageError } from './options.js';
 import { readCpuUs, readMemory, RssSampler, type MemoryStatus } from './proc-stats.js';
 import { cpuTable, machineFacts, mainTable, memoryTable, replaceResults, TARGETS, type Measure, type Row, type Target } from './report.js';
 import { startServer, type RunningServer } from './server-process.js';
+import { startCluster } from './cluster-process.js';
 import { extrasTable, extraTitle, measureExtra, progressText, type ExtraMeasure, type ExtraRow } from './fanout-run.js';
 import {
   commandLine, EXTRA_WORKLOAD_NAMES, preloadConfig, REPO_ROOT, RUN_FLAGS, WORKLOAD_NAMES, workloadFor,
@@ -164,21 +165,38 @@ function binaryOf(target: Target, flags: RunFlags): string {
   return target === 'etcd' ? flags['etcd-bin'] : flags['ours-bin'];
 }
 
-/** The watch fan-out and keep-alive workloads: a fresh server for each, so none inherits another's state. */
+/** The watch fan-out and keep-alive workloads: a fresh server (or cluster) for each, so none inherits another's state. */
 async function runExtras(target: Target, flags: RunFlags, names: readonly ExtraWorkloadName[]): Promise<Map<ExtraWorkloadName, ExtraMeasure>> {
   const out = new Map<ExtraWorkloadName, ExtraMeasure>();
   for (const name of names) {
-    const server = await start(target, flags, ` (${name})`);
-    try {
-      const m = await measureExtra(name, server, flags);
-      log(progressText(target, name, m));
-      if (m.missing > 0) warn('events not delivered or keep-alives answered "not found"', `${target} ${name} (${m.missing})`);
-      out.set(name, m);
-    } finally {
-      await server.stop();
-    }
+    const m = name === 'keepalive-follower' ? await viaFollower(target, flags, name) : await onSingle(target, flags, name);
+    log(progressText(target, name, m));
+    if (m.missing > 0) warn('events not delivered or keep-alives answered "not found"', `${target} ${name} (${m.missing})`);
+    out.set(name, m);
   }
   return out;
+}
+
+async function onSingle(target: Target, flags: RunFlags, name: ExtraWorkloadName): Promise<ExtraMeasure> {
+  const server = await start(target, flags, ` (${name})`);
+  try {
+    return await measureExtra(name, { endpoint: server.endpoint, pid: server.pid, cpuPids: [server.pid] }, flags);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Through a follower of a 3-member cluster: RSS is the follower's, CPU all three members'. */
+async function viaFollower(target: Target, flags: RunFlags, name: ExtraWorkloadName): Promise<ExtraMeasure> {
+  const cluster = await startCluster({ label: target, binary: binaryOf(target, flags), readyTimeoutMs: flags['ready-seconds'] * 1000 });
+  try {
+    const follower = cluster.followers[0]!;
+    log(`[${target}] started a 3-member cluster; load goes to follower pid ${follower.pid} (leader pid ${cluster.leader.pid})`);
+    const pids = [cluster.leader.pid, ...cluster.followers.map((f) => f.pid)];
+    return await measureExtra(name, { endpoint: follower.endpoint, pid: follower.pid, cpuPids: pids }, flags);
+  } finally {
+    await cluster.stop();
+  }
 }
 
 async function collectExtras(flags: RunFlags, names: readonly ExtraWorkloadName[], targets: Target[]): Promise<ExtraRow[]> {

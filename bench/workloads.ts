@@ -11,8 +11,8 @@ export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '
 export type WorkloadName = 'put1' | 'put100' | 'range-l' | 'range-s' | 'txn' | 'mem';
 export const WORKLOAD_NAMES: readonly WorkloadName[] = ['put1', 'put100', 'range-l', 'range-s', 'txn', 'mem'];
 /** Workloads with their own driver (fanout-run.ts): watch fan-out and lease keep-alive. */
-export type ExtraWorkloadName = 'watch1k' | 'watch10k' | 'keepalive';
-export const EXTRA_WORKLOAD_NAMES: readonly ExtraWorkloadName[] = ['watch1k', 'watch10k', 'keepalive'];
+export type ExtraWorkloadName = 'watch1k' | 'watch10k' | 'keepalive' | 'keepalive-follower';
+export const EXTRA_WORKLOAD_NAMES: readonly ExtraWorkloadName[] = ['watch1k', 'watch10k', 'keepalive', 'keepalive-follower'];
 /** Puts per txn while loading the memory workload; etcd refuses more than 128 ops per txn by default. */
 export const MEM_BATCH_MAX = 128;
 
