@@ -155,3 +155,23 @@ test('the peer handler refuses other methods and bad bodies', async () => {
     await new Promise<void>((ok) => peer.server.close(() => ok()));
   }
 });
+
+test('renewals of one turn travel in one request; each gets its own answer', async () => {
+  const leaderLessor = new FakeLessor();
+  leaderLessor.isPrimary = true;
+  for (let id = 1n; id <= 300n; id++) leaderLessor.leases.set(id, lease(Number(id % 7n) + 5, 1000));
+  const leader = await peerServer(leaderLessor, () => true);
+  const fwd = new LeaseForwarder({ localId: 1n, lessor: new FakeLessor(), leader: () => 2n, peerUrls: () => [leader.url], electionMs: 100, log: silent });
+  try {
+    const ids = Array.from({ length: 310 }, (_, i) => BigInt(i + 1));
+    const answers = await Promise.all(ids.map((id) => fwd.renew(id, { deadlineMs: Date.now() + 5000 }).catch((e: unknown) => e)));
+    ids.forEach((id, i) => {
+      if (id <= 300n) assert.equal(answers[i], id % 7n + 5n);
+      else assert.ok(isEtcdError(answers[i], 'LeaseNotFound'), `lease ${id}: ${String(answers[i])}`);
+    });
+    assert.equal(leader.requests(), 1, 'one request for the whole turn');
+    assert.equal(leaderLessor.renewals, 300);
+  } finally {
+    await closeAll([leader.server], fwd);
+  }
+});

@@ -22,17 +22,26 @@ import {
   type LeaseTimeToLiveResponse,
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { LeaseInternalRequest, LeaseInternalResponse } from '../gen/etcd/lease/leasepb/lease.js';
+import { LeaseRenewBatchRequest, LeaseRenewBatchResponse } from '../gen/etcdts/lease-forward.js';
 import { NotPrimaryError, type Lessor, type LeaseView } from '../lease/lessor.js';
 import { checkPeerUrl, type ConnectionSettings } from '../raftnode/transport/connection.js';
 
 export const leasePath = '/leases';
 export const leaseInternalPath = '/leases/internal';
+/** etcd-ts only: many renewals in one request (see proto/etcdts/lease-forward.proto). */
+export const leaseBatchPath = '/leases/batch';
+
+/** Per-id answers of a batch besides a TTL. */
+const batchNotFound = -1n;
+const batchRetry = -2n;
 
 export const leaseForwardLimits = {
   /** etcd's applyTimeout: how long the leader waits to become the primary lessor before answering 408. */
   leaderReadyWaitMs: 1000,
-  /** Request and response bodies are a few dozen bytes (keys listed in a time-to-live may be many). */
-  requestBodyBytesMax: 4096,
+  /** Request bodies: a few bytes per id (keys listed in a time-to-live answer may be many). */
+  requestBodyBytesMax: 64 * 1024,
+  /** Renewals gathered into one forwarded request, at most. */
+  renewBatchMax: 2048,
   responseBodyBytesMax: 64 * 1024 * 1024,
   /** Forwarded requests waiting for the leader's answer, at most; past it: "too many requests". */
   inFlightMax: 50_000,
@@ -87,7 +96,7 @@ export interface LeaseHandlerOptions {
 export function leaseHandler(options: LeaseHandlerOptions): PeerRequestHandler {
   return (stream, headers) => {
     const path = String(headers[':path'] ?? '');
-    if (path !== leasePath && path !== leaseInternalPath) return false;
+    if (path !== leasePath && path !== leaseInternalPath && path !== leaseBatchPath) return false;
     if (headers[':method'] !== 'POST') {
       answerText(stream, { status: 405, text: 'Method Not Allowed' });
       return true;
@@ -106,6 +115,7 @@ export function leaseHandler(options: LeaseHandlerOptions): PeerRequestHandler {
 type Answer = { status: 200; body: Uint8Array } | { status: number; text: string };
 
 async function serveLease(o: LeaseHandlerOptions, req: { path: string; body: Buffer }): Promise<Answer> {
+  if (req.path === leaseBatchPath) return serveBatch(o, req.body);
   let id: bigint;
   let keys = false;
   try {
@@ -119,16 +129,8 @@ async function serveLease(o: LeaseHandlerOptions, req: { path: string; body: Buf
   } catch {
     return { status: 400, text: 'error unmarshalling request' };
   }
-  // A leader that has not yet applied the entries of its own term is not the primary yet: wait a little,
-  // as etcd waits for its applied index; a member that is not the leader refuses and is asked again.
-  if (!o.lessor.isPrimary && o.isLeader()) {
-    try {
-      await o.lessor.waitPrimary(leaseForwardLimits.leaderReadyWaitMs);
-    } catch {
-      return { status: 408, text: 'waiting for node to catch up its applied index has timed out' };
-    }
-  }
-  if (!o.lessor.isPrimary) return { status: 400, text: new NotPrimaryError().message };
+  const refused = await refusedAsNotPrimary(o);
+  if (refused !== undefined) return refused;
   try {
     if (req.path === leasePath) {
       const ttl = await o.lessor.renew(id);
@@ -144,6 +146,42 @@ async function serveLease(o: LeaseHandlerOptions, req: { path: string; body: Buf
     o.log.warn('failed to serve a forwarded lease request', { path: req.path, error: String(err) });
     return { status: 500, text: String(err) };
   }
+}
+
+/**
+ * A leader that has not yet applied the entries of its own term is not the primary yet: wait a little, as
+ * etcd waits for its applied index; a member that is not the leader refuses and is asked again.
+ */
+async function refusedAsNotPrimary(o: LeaseHandlerOptions): Promise<Answer | undefined> {
+  if (!o.lessor.isPrimary && o.isLeader()) {
+    try {
+      await o.lessor.waitPrimary(leaseForwardLimits.leaderReadyWaitMs);
+    } catch {
+      return { status: 408, text: 'waiting for node to catch up its applied index has timed out' };
+    }
+  }
+  return o.lessor.isPrimary ? undefined : { status: 400, text: new NotPrimaryError().message };
+}
+
+async function serveBatch(o: LeaseHandlerOptions, body: Buffer): Promise<Answer> {
+  let ids: bigint[];
+  try {
+    ids = LeaseRenewBatchRequest.decode(body).IDs;
+  } catch {
+    return { status: 400, text: 'error unmarshalling request' };
+  }
+  if (ids.length > leaseForwardLimits.renewBatchMax) return { status: 400, text: `more than ${leaseForwardLimits.renewBatchMax} renewals` };
+  const refused = await refusedAsNotPrimary(o);
+  if (refused !== undefined) return refused;
+  const TTLs = await Promise.all(ids.map((id) => o.lessor.renew(id).then(
+    (ttl) => BigInt(ttl),
+    (err: unknown) => {
+      if (isEtcdError(err, 'LeaseNotFound')) return batchNotFound;
+      if (!(err instanceof NotPrimaryError)) o.log.warn('failed to renew a forwarded lease', { 'lease-id': id.toString(16), error: String(err) });
+      return batchRetry;
+    },
+  )));
+  return { status: 200, body: LeaseRenewBatchResponse.encode({ TTLs }).finish() };
 }
 
 function answerLease(stream: ServerHttp2Stream, answer: Answer): void {
@@ -208,6 +246,11 @@ export interface LeaseForwarderOptions {
 /** A forwarded request the leader did not answer usefully; the forwarder asks again. */
 class RetryableError extends Error {}
 
+interface RenewBatch {
+  readonly items: Array<{ id: bigint; resolve: (ttl: bigint) => void; reject: (err: unknown) => void }>;
+  deadlineMs: number;
+}
+
 /**
  * Renews and time-to-lives from this member's lessor when it is the primary, from the leader's otherwise.
  * One HTTP/2 connection per leader peer URL carries every forwarded request as its own stream.
@@ -216,6 +259,8 @@ export class LeaseForwarder {
   readonly #o: LeaseForwarderOptions;
   readonly #sessions = new Map<string, ClientHttp2Session>();
   readonly #leaderWaiters = new Set<() => void>();
+  /** Renewals gathered this turn, per leader peer URL; sent at the end of the turn or when full. */
+  readonly #batches = new Map<string, RenewBatch>();
   #inFlight = 0;
   #closed = false;
 
@@ -228,12 +273,7 @@ export class LeaseForwarder {
     return this.#untilDeadline({
       deadlineMs: options.deadlineMs,
       local: async () => BigInt(await this.#o.lessor.renew(id)),
-      remote: async (url, deadlineMs) => {
-        const body = LeaseKeepAliveRequest.encode({ ID: id }).finish();
-        const res = LeaseKeepAliveResponse.decode(await this.#post(url + leasePath, { body, deadlineMs }));
-        if (res.ID !== id) throw new RetryableError('lease: renew id mismatch');
-        return res.TTL;
-      },
+      remote: (url, deadlineMs) => this.#renewBatched(url, { id, deadlineMs }),
     });
   }
 
@@ -328,6 +368,46 @@ export class LeaseForwarder {
     });
   }
 
+  /** Joins this turn's batch of renewals for `url`; resolves with the lease's TTL. */
+  #renewBatched(url: string, item: { id: bigint; deadlineMs: number }): Promise<bigint> {
+    if (this.#inFlight >= leaseForwardLimits.inFlightMax) return Promise.reject(new EtcdError('TooManyRequests'));
+    return new Promise((resolve, reject) => {
+      let batch = this.#batches.get(url);
+      if (batch === undefined) {
+        const created: RenewBatch = { items: [], deadlineMs: 0 };
+        this.#batches.set(url, created);
+        setImmediate(() => this.#sendBatch(url, created));
+        batch = created;
+      }
+      batch.items.push({ id: item.id, resolve, reject });
+      // The batch waits as long as its most patient renewal; each one's own deadline is checked by the caller.
+      batch.deadlineMs = Math.max(batch.deadlineMs, item.deadlineMs);
+      this.#inFlight++;
+      if (batch.items.length >= leaseForwardLimits.renewBatchMax) this.#sendBatch(url, batch);
+    });
+  }
+
+  #sendBatch(url: string, batch: RenewBatch): void {
+    if (this.#batches.get(url) !== batch) return;
+    this.#batches.delete(url);
+    const items = batch.items;
+    const body = LeaseRenewBatchRequest.encode({ IDs: items.map((i) => i.id) }).finish();
+    this.#exchange(new URL(url + leaseBatchPath), { body, deadlineMs: batch.deadlineMs }).then(({ status, body: answer }) => {
+      if (status !== 200) throw new RetryableError(`lease: leader answered ${status}: ${answer.toString('utf8').slice(0, 200)}`);
+      const TTLs = LeaseRenewBatchResponse.decode(answer).TTLs;
+      if (TTLs.length !== items.length) throw new RetryableError('lease: renew batch answered with a different count');
+      items.forEach((item, i) => {
+        const ttl = TTLs[i]!;
+        if (ttl >= 0n) item.resolve(ttl);
+        else item.reject(ttl === batchNotFound ? new EtcdError('LeaseNotFound') : new RetryableError('lease: the leader could not renew now'));
+      });
+    }).catch((err: unknown) => {
+      for (const item of items) item.reject(err);
+    }).finally(() => {
+      this.#inFlight -= items.length;
+    });
+  }
+
   /** POSTs `body` to `url`; resolves with a 200's body, rejects with LeaseNotFound (404) or retryably. */
   async #post(url: string, options: { body: Uint8Array; deadlineMs: number }): Promise<Buffer> {
     if (this.#inFlight >= leaseForwardLimits.inFlightMax) throw new EtcdError('TooManyRequests');
@@ -343,6 +423,7 @@ export class LeaseForwarder {
   }
 
   #exchange(url: URL, options: { body: Uint8Array; deadlineMs: number }): Promise<{ status: number; body: Buffer }> {
+    if (this.#closed) return Promise.reject(new EtcdError('Stopped'));
     return new Promise((resolve, reject) => {
       const session = this.#session(url);
       const req = session.request({ ':method': 'POST', ':path': url.pathname, 'content-type': 'application/protobuf' });
