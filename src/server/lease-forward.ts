@@ -5,6 +5,10 @@
  * /leases/internal (a leasepb.LeaseInternalRequest, answered with a LeaseInternalResponse), protobuf
  * bodies, 404 for an unknown lease and 408 when the leader is not ready to answer.
  *
+ * The leader also serves POST /leases/batch (etcd-ts only, proto/etcdts/lease-forward.proto): many renewals
+ * in one request, which is what an etcd-ts follower sends. (etcd's peer port speaks HTTP/1.1 and ours
+ * HTTP/2, so members of the two never forward to each other anyway.)
+ *
  * Like etcd, a forwarded request is retried until its deadline (the client's, capped by the request
  * timeout): while there is no leader it waits for one, and when the leader refuses (it lost leadership) or
  * cannot be reached it tries again once the leader changes or after a short delay. An unknown lease ends
@@ -253,7 +257,10 @@ interface RenewBatch {
 
 /**
  * Renews and time-to-lives from this member's lessor when it is the primary, from the leader's otherwise.
- * One HTTP/2 connection per leader peer URL carries every forwarded request as its own stream.
+ * One HTTP/2 connection per leader peer URL carries the forwarded requests, each on its own stream: a
+ * time-to-live as etcd's POST /leases/internal, the renewals of one event-loop turn together as one
+ * POST /leases/batch (a stream per renewal, as etcd does with HTTP/1.1 requests, costs far more CPU than
+ * the renewal itself).
  */
 export class LeaseForwarder {
   readonly #o: LeaseForwarderOptions;
