@@ -93,9 +93,10 @@ export async function runWatchFanout(cfg: FanoutConfig): Promise<FanoutResult> {
   const latency = new Histogram();
   let created = 0;
   let delivered = 0;
+  let canceled = '';
   const onMessage = (r: WatchResponse): void => {
     if (r.created) created++;
-    if (r.canceled) throw new Error(`a watcher was canceled: ${r.cancelReason}`);
+    if (r.canceled) canceled ||= `a watcher was canceled: ${r.cancelReason}`;
     const now = performance.now();
     for (const e of r.events) {
       const sent = e.kv?.value.readDoubleLE(0) ?? now;
@@ -124,6 +125,7 @@ export async function runWatchFanout(cfg: FanoutConfig): Promise<FanoutResult> {
     cfg.beforeTimed?.();
     const meter = costMeter();
     const puts = await putAtRate(kv, cfg);
+    if (canceled !== '') throw new Error(canceled);
     const expected = puts * cfg.watchers;
     await until(() => delivered >= expected, { timeoutMs: fanoutLimits.drainMs, what: () => 'the last events' }).catch(() => {});
     const client = meter();
