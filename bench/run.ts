@@ -12,7 +12,12 @@ import { readCpuUs, readMemory, RssSampler, type MemoryStatus } from './proc-sta
 import { cpuTable, machineFacts, mainTable, memoryTable, replaceResults, TARGETS, type Measure, type Row, type Target } from './report.js';
 import { startServer, type RunningServer } from './server-process.js';
 import { defragTable, measureDefrag, replaceDefragResults, type DefragMeasure } from './defrag-bench.js';
-import { commandLine, preloadConfig, REPO_ROOT, RUN_FLAGS, WORKLOAD_NAMES, workloadFor, type RunFlags, type WorkloadName } from './workloads.js';
+import { startCluster } from './cluster-process.js';
+import { extrasTable, extraTitle, measureExtra, progressText, type ExtraMeasure, type ExtraRow } from './fanout-run.js';
+import {
+  commandLine, EXTRA_WORKLOAD_NAMES, preloadConfig, REPO_ROOT, RUN_FLAGS, WORKLOAD_NAMES, workloadFor,
+  type ExtraWorkloadName, type RunFlags, type WorkloadName,
+} from './workloads.js';
 
 const SETTLE_POLL_MS = 500;
 const SETTLE_WINDOW_SAMPLES = 6;
@@ -182,6 +187,58 @@ function binaryOf(target: Target, flags: RunFlags): string {
   return target === 'etcd' ? flags['etcd-bin'] : flags['ours-bin'];
 }
 
+/** The watch fan-out and keep-alive workloads: a fresh server (or cluster) for each, so none inherits another's state. */
+async function runExtras(target: Target, flags: RunFlags, names: readonly ExtraWorkloadName[]): Promise<Map<ExtraWorkloadName, ExtraMeasure>> {
+  const out = new Map<ExtraWorkloadName, ExtraMeasure>();
+  for (const name of names) {
+    const m = name === 'keepalive-follower' ? await viaFollower(target, flags, name) : await onSingle(target, flags, name);
+    log(progressText(target, name, m));
+    if (m.missing > 0) warn('events not delivered or keep-alives answered "not found"', `${target} ${name} (${m.missing})`);
+    out.set(name, m);
+  }
+  return out;
+}
+
+async function onSingle(target: Target, flags: RunFlags, name: ExtraWorkloadName): Promise<ExtraMeasure> {
+  const server = await start(target, flags, ` (${name})`);
+  try {
+    return await measureExtra(name, { endpoint: server.endpoint, pid: server.pid, cpuPids: [server.pid] }, flags);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Through a follower of a 3-member cluster: RSS is the follower's, CPU all three members'. */
+async function viaFollower(target: Target, flags: RunFlags, name: ExtraWorkloadName): Promise<ExtraMeasure> {
+  const cluster = await startCluster({ label: target, binary: binaryOf(target, flags), readyTimeoutMs: flags['ready-seconds'] * 1000 });
+  try {
+    const follower = cluster.followers[0]!;
+    log(`[${target}] started a 3-member cluster; load goes to follower pid ${follower.pid} (leader pid ${cluster.leader.pid})`);
+    const pids = [cluster.leader.pid, ...cluster.followers.map((f) => f.pid)];
+    return await measureExtra(name, { endpoint: follower.endpoint, pid: follower.pid, cpuPids: pids }, flags);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+async function collectExtras(flags: RunFlags, names: readonly ExtraWorkloadName[], targets: Target[]): Promise<ExtraRow[]> {
+  const all = new Map<string, ExtraMeasure[]>();
+  for (let round = 0; round < flags.rounds; round++) {
+    for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
+      for (const [n, m] of await runExtras(t, flags, names)) all.set(`${t}/${n}`, [...(all.get(`${t}/${n}`) ?? []), m]);
+    }
+  }
+  return names.map((n) => {
+    const results: Partial<Record<Target, ExtraMeasure>> = {};
+    for (const t of TARGETS) {
+      const ms = [...(all.get(`${t}/${n}`) ?? [])].sort((a, b) => a.perSec - b.perSec);
+      const m = ms[Math.floor(ms.length / 2)];
+      if (m !== undefined) results[t] = m;
+    }
+    return { workload: n, title: extraTitle(n, flags), results };
+  });
+}
+
 /**
  * The round whose throughput is the median (the faster of the middle two for an even count: other work on
  * the machine only ever slows a run down), so that a row's numbers all come from one run.
@@ -219,19 +276,30 @@ function counted(items: readonly string[]): string {
   return [...counts].map(([item, n]) => (n > 1 ? `${item} (x${n})` : item)).join(', ');
 }
 
-function renderReport(flags: RunFlags, rows: Row[], facts: string[], argv: string[]): string {
+function renderReport(flags: RunFlags, tables: { rows: Row[]; extras: ExtraRow[] }, facts: string[], argv: string[]): string {
+  const { rows, extras } = tables;
   const endpoint = '127.0.0.1:2379';
   const commands = rows.map((r) => `- ${r.workload}: \`${commandLine(workloadFor(r.workload as WorkloadName, flags).load(endpoint))}\``);
   const mem = memoryTable(rows);
   return [
     ...facts.map((f) => `- ${f}`),
     `- command: \`npm run bench --${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\` (${flags.rounds} round(s), medians; load generator: ${flags.workers} worker thread(s))`,
-    '',
-    mainTable(rows),
-    '',
-    'CPU per request (server CPU from /proc/<pid>/stat during the timed phase; loadgen = this process, etcd run / ours run):',
-    '',
-    cpuTable(rows),
+    ...(rows.length === 0 ? [] : [
+      '',
+      mainTable(rows),
+      '',
+      'CPU per request (server CPU from /proc/<pid>/stat during the timed phase; loadgen = this process, etcd run / ours run):',
+      '',
+      cpuTable(rows),
+    ]),
+    ...(extras.length === 0 ? [] : [
+      '',
+      `Watch fan-out (events delivered/s; latency from put sent to event received; ${flags['watch-seconds']} s each) and lease keep-alive ` +
+        `(answers/s; latency from request sent to its answer, queueing in the window included; ${flags['keepalive-seconds']} s). ` +
+        'CPU is the server\'s per event or answer; RSS when ready (watchers created, leases granted) and peak:',
+      '',
+      extrasTable(extras),
+    ]),
     ...(mem === undefined ? [] : ['', 'Memory workload (RSS from /proc/<pid>/status; settled = after a compaction at head and RSS steady for 3 s):', '', mem]),
     '',
     'Each row alone, against a running server:',
@@ -261,8 +329,9 @@ async function main(argv: string[]): Promise<number> {
   if (targets.length === 2 && realpathSync(flags['etcd-bin']) === realpathSync(flags['ours-bin'])) {
     facts.push('calibration run: both columns are the same etcd binary, so the spread of the ratios around 1.00 is this machine\'s noise');
   }
-  const rows = names.length > 0 ? await collect(flags, names, targets) : [];
-  const main = rows.length > 0 ? renderReport(flags, rows, facts, argv) : undefined;
+  const rows = names.length === 0 ? [] : await collect(flags, names, targets);
+  const extras = await collectExtras(flags, EXTRA_WORKLOAD_NAMES.filter((n) => flags.only.includes(n)), targets);
+  const main = rows.length + extras.length > 0 ? renderReport(flags, { rows, extras }, facts, argv) : undefined;
   const defrag = flags.only.includes('defrag') ? await runDefrag(flags, targets, facts, argv) : undefined;
   const report = [main, defrag].filter((x) => x !== undefined).join('\n\n');
   process.stdout.write(`${report}\n`);

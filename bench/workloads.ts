@@ -10,11 +10,14 @@ export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '
 
 export type WorkloadName = 'put1' | 'put100' | 'range-l' | 'range-s' | 'txn' | 'mem';
 export const WORKLOAD_NAMES: readonly WorkloadName[] = ['put1', 'put100', 'range-l', 'range-s', 'txn', 'mem'];
+/** Workloads with their own driver (fanout-run.ts): watch fan-out and lease keep-alive. */
+export type ExtraWorkloadName = 'watch1k' | 'watch10k' | 'keepalive' | 'keepalive-follower';
+export const EXTRA_WORKLOAD_NAMES: readonly ExtraWorkloadName[] = ['watch1k', 'watch10k', 'keepalive', 'keepalive-follower'];
 /** Puts per txn while loading the memory workload; etcd refuses more than 128 ops per txn by default. */
 export const MEM_BATCH_MAX = 128;
 
 export const RUN_FLAGS = {
-  only: { kind: 'list', default: WORKLOAD_NAMES, values: [...WORKLOAD_NAMES, 'defrag'], help: 'Workloads to run, comma-separated (defrag only when named)' },
+  only: { kind: 'list', default: [...WORKLOAD_NAMES, ...EXTRA_WORKLOAD_NAMES], values: [...WORKLOAD_NAMES, ...EXTRA_WORKLOAD_NAMES, 'defrag'], help: 'Workloads to run, comma-separated (defrag only when named)' },
   'defrag-mb': { kind: 'int', default: 1024, min: 1, max: 16_384, help: 'MiB loaded before the defrag workload (half is deleted, then defragmented)' },
   'target-only': { kind: 'enum', default: 'both', values: ['both', 'etcd', 'ours'], help: 'Run one server only' },
   'etcd-bin': { kind: 'string', default: '/usr/bin/etcd', help: 'Reference server binary' },
@@ -30,6 +33,15 @@ export const RUN_FLAGS = {
   'mem-keys': { kind: 'int', default: 1_000_000, min: 1, max: TOTAL_MAX, help: 'Keys loaded by the memory workload' },
   'mem-batch': { kind: 'int', default: 1, min: 1, max: MEM_BATCH_MAX, help: 'Puts per request while loading mem (>1: txns)' },
   'settle-seconds': { kind: 'int', default: 30, min: 0, max: 3_600, help: 'Longest wait for RSS to settle after mem' },
+  'watch-streams': { kind: 'int', default: 100, min: 1, max: 10_000, help: 'Watch streams the fan-out watchers are spread over' },
+  'watch-conns': { kind: 'int', default: 10, min: 1, max: CONNS_MAX, help: 'Connections the watch streams are spread over' },
+  'watch-events-per-sec': { kind: 'int', default: 10_000, min: 1, max: 1_000_000, help: 'Events per second to deliver (puts/s = this / watchers)' },
+  'watch-seconds': { kind: 'int', default: 10, min: 1, max: 3_600, help: 'Timed phase of each fan-out workload' },
+  'keepalive-leases': { kind: 'int', default: 10_000, min: 1, max: 1_000_000, help: 'Leases granted (untimed) and kept alive' },
+  'keepalive-streams': { kind: 'int', default: 10, min: 1, max: 10_000, help: 'LeaseKeepAlive streams' },
+  'keepalive-conns': { kind: 'int', default: 2, min: 1, max: CONNS_MAX, help: 'Connections the keep-alive streams are spread over' },
+  'keepalive-window': { kind: 'int', default: 100, min: 1, max: 10_000, help: 'Keep-alive requests in flight per stream' },
+  'keepalive-seconds': { kind: 'int', default: 10, min: 1, max: 3_600, help: 'Timed phase of the keep-alive workload' },
   workers: { kind: 'int', default: 1, min: 0, max: WORKERS_MAX, help: 'Load-generator threads (0: main thread)' },
   rounds: { kind: 'int', default: 1, min: 1, max: 20, help: 'Repeat the comparison, alternating order; report medians' },
   'ready-seconds': { kind: 'int', default: 30, min: 1, max: 600, help: 'Deadline for a server to start serving' },

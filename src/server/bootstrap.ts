@@ -44,12 +44,12 @@ import { WaitRegistry } from './wait.js';
 import { Maintenance } from './maintenance/maintenance.js';
 import { AutoCompactor } from './maintenance/auto-compactor.js';
 import { CorruptMonitor, hashKvPeerHandler, initialCorruptCheck } from './maintenance/corrupt-check.js';
-import { orHandlers } from './maintenance/peer-handlers.js';
 import type { AlarmResponse } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { fetchRemoteCluster, membersHandler } from './join.js';
 import { resolveTls } from './tls-config.js';
 import { logRejected, peerTlsOf } from '../tls/tls-info.js';
 import type { PeerTls } from '../raftnode/transport/peer-transport.js';
+import { leaseHandler, peerRequests } from './lease-forward.js';
 
 export interface RunningMember {
   readonly memberId: bigint;
@@ -281,7 +281,11 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       log.warn('the member has been permanently removed from the cluster', { 'reported-by': idToHex(byPeer) });
       endMember({ code: 0, reason: 'removed from the cluster' });
     },
-    otherRequest: orHandlers(hashKvPeerHandler({ localId: rec.memberId, store }), membersHandler(membership, (id) => server.promoteForwarded(id))),
+    otherRequest: peerRequests([
+      hashKvPeerHandler({ localId: rec.memberId, store }),
+      membersHandler(membership, (id) => server.promoteForwarded(id)),
+      leaseHandler({ lessor, isLeader: () => raftNode?.isLeader ?? false, log: rootLog.child('lease') }),
+    ]),
     ...(peerTls !== undefined ? { tls: peerTls } : {}),
     onRtt: (peer, rttMs) => metrics.observeRtt(peer, rttMs),
   });

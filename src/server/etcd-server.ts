@@ -10,7 +10,8 @@ import type { Logger } from '../base/logger.js';
 import { clusterVersionShort, etcdApiVersion } from '../base/version.js';
 import type { ClusterApi, KvApi, MaintenanceApi } from '../api/grpc/services.js';
 import type { LeaseApi } from '../api/grpc/lease-service.js';
-import { leaseLimits, NotPrimaryError, type Lessor } from '../lease/lessor.js';
+import { leaseLimits, type Lessor } from '../lease/lessor.js';
+import { LeaseForwarder } from './lease-forward.js';
 import type {
   AlarmRequest,
   AlarmResponse,
@@ -107,6 +108,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   #lastLead = 0n;
   #proposalsPending = 0;
   #proposalsFailed = 0;
+  readonly #leaseForward: LeaseForwarder;
 
   constructor(options: EtcdServerOptions) {
     this.#o = options;
@@ -120,6 +122,11 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
       },
       { timeoutMs: this.#requestTimeoutMs },
     );
+    this.#leaseForward = new LeaseForwarder({
+      localId: options.memberId, lessor: options.lessor, electionMs: options.electionMs, log: options.log,
+      leader: () => this.#raft?.lead ?? 0n,
+      peerUrls: (id) => options.membership.get(id)?.peerUrls,
+    });
   }
 
   /** Wired after construction: the raft node needs the applier, which needs this server's waiters. */
@@ -137,6 +144,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     this.#lastLead = lead;
     // Rounds sent to a leader that is gone may never be answered; the first leader changes nothing.
     if (hadLeader) this.#reads.onLeaderChanged();
+    this.#leaseForward.onLeaderChange();
     if (lead !== 0n) {
       const waiters = this.#leaderWaiters;
       this.#leaderWaiters = [];
@@ -146,6 +154,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
 
   stop(): void {
     this.#stopped = true;
+    this.#leaseForward.close();
     this.#o.waits.failAll(new EtcdError('Stopped'));
     this.#reads.failAll(new EtcdError('Stopped'));
   }
@@ -336,34 +345,17 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     await this.#propose<unknown>({ $case: 'leaseCheckpoint', value: { checkpoints } });
   }
 
+  /** Answered by the primary lessor: this member's, or the leader's over the peer port (lease-forward.ts). */
   async leaseRenew(id: bigint): Promise<bigint> {
-    const deadline = Date.now() + this.#requestTimeoutMs;
-    for (;;) {
-      await this.#primaryLessor(deadline);
-      try {
-        return BigInt(await this.#o.lessor.renew(id));
-      } catch (err) {
-        // Demoted while renewing: try again as etcd does (here: wait to be promoted again).
-        if (!(err instanceof NotPrimaryError)) throw err;
-      }
-    }
+    // etcd 3.4 refuses every stream on a learner; here the keep-alive stream fails at its first request.
+    this.#refuseOnLearner();
+    return this.#leaseForward.renew(id, { deadlineMs: this.#leaseDeadlineMs() });
   }
 
   async leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
     this.#refuseOnLearner();
-    await this.#primaryLessor(Date.now() + this.#requestTimeoutMs);
-    const l = this.#o.lessor.lookup(req.ID);
-    if (l === undefined) throw new EtcdError('LeaseNotFound');
-    // etcd truncates the remaining duration to whole seconds (negative once expired, before revocation);
-    // a lease that does not expire here reports etcd's "forever" (the largest Go duration, in seconds).
-    const ttl = Number.isFinite(l.remainingMs) ? Math.trunc(l.remainingMs / 1000) : 9_223_372_036;
-    return {
-      header: this.header(),
-      ID: req.ID,
-      TTL: BigInt(ttl),
-      grantedTTL: BigInt(l.ttlSeconds),
-      keys: req.keys ? l.keys.map((k) => Buffer.from(k, 'latin1')) : [],
-    };
+    const res = await this.#leaseForward.timeToLive(req, { deadlineMs: this.#leaseDeadlineMs() });
+    return { header: this.header(), ...res };
   }
 
   async leaseLeases(): Promise<LeaseLeasesResponse> {
@@ -371,22 +363,8 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     return { header: this.header(), leases: this.#o.lessor.leases().map((l) => ({ ID: l.id })) };
   }
 
-  /**
-   * Renewals and time-to-live are the primary lessor's (the leader's, once it applied an entry of its
-   * term). A leader not yet promoted waits for it, up to the request timeout.
-   */
-  async #primaryLessor(deadlineMs: number): Promise<void> {
-    const lessor = this.#o.lessor;
-    if (lessor.isPrimary) return;
-    const lead = this.#raftNode().lead;
-    if (lead !== 0n && lead !== this.#o.memberId) {
-      // TODO(cluster): etcd forwards keep-alives and time-to-live to the leader over the peer transport
-      // (leasehttp); until etcd-ts has one, a follower cannot answer them.
-      throw new EtcdError('NotCapable');
-    }
-    const left = deadlineMs - Date.now();
-    if (left <= 0) throw new EtcdError('Timeout');
-    await lessor.waitPrimary(left);
+  #leaseDeadlineMs(): number {
+    return Math.min(Date.now() + this.#requestTimeoutMs, clientDeadlineMs());
   }
 
   // ---- server-internal proposals ----

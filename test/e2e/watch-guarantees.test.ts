@@ -12,6 +12,12 @@
  * prev_kv equal to the key's value one revision earlier. Every write the member acknowledged must be in
  * the history at the revision it was acknowledged with.
  *
+ * The cluster variant (issue 5) runs the same checker on a 3-member cluster with watchers on every member,
+ * most of them on followers, while writers write through all members; the leader is SIGKILLed and
+ * restarted. Watchers on a follower must deliver across the change without a gap or a duplicate and
+ * without their stream breaking; those on the killed leader resume from their next revision on the
+ * restarted member.
+ *
  * Runs against every target (E2E_TARGETS); real etcd holds the checker itself to account.
  */
 import { describe, it } from 'node:test';
@@ -22,6 +28,7 @@ import { Event_EventType, type Event, type KeyValue } from '../../src/gen/etcd/m
 import { EtcdRpc } from './grpc-client.js';
 import { Member, targetsFromEnv, withLogsOnFailure } from './harness.js';
 import { RawWatch } from './watch-tools.js';
+import { withCluster, type ClusterMember } from './cluster/cluster.js';
 
 const loadMs = { beforeKill: 3500, afterRestart: 3500 };
 const keyCount = 16;
@@ -307,6 +314,63 @@ for (const target of targetsFromEnv()) {
         for (const rpc of rpcs) rpc.close();
         await member.destroy();
       }
+    });
+  });
+}
+
+for (const target of targetsFromEnv()) {
+  describe(`watch guarantees on a 3-member cluster against ${target.label}`, () => {
+    it('watchers on followers deliver the committed history across a leader SIGKILL + restart, without gaps, duplicates or a broken stream', async () => {
+      await withCluster({ target, names: ['m1', 'm2', 'm3'] }, async (cluster) => {
+        const { leader } = await cluster.waitLeader();
+        const followersOf = cluster.members.filter((m) => m !== leader) as [ClusterMember, ClusterMember];
+        const failures: string[] = [];
+        const rpcs = cluster.members.map((m) => new EtcdRpc(m.endpoint));
+        try {
+          const spec = (name: string, key: string, end: string, prevKv = false): Spec => ({ name, key, end, prevKv });
+          const onFollowers: Follower[] = [];
+          const onLeader: Follower[] = [];
+          const follow = (on: ClusterMember, watchers: Followed[], opts: { slow?: boolean } = {}): void =>
+            void (on === leader ? onLeader : onFollowers).push(new Follower(on.endpoint, watchers, { ...opts, failures }));
+          follow(followersOf[0], [new Followed(spec('follower A: all keys', '\0', '\0', true), 1)]);
+          follow(followersOf[0], [new Followed(spec('follower A: prefix g/1', 'g/1', 'g/2'), 1), new Followed(spec('follower A: key g/3', 'g/3', ''), 1)]);
+          follow(followersOf[1], [new Followed(spec('follower B: range [g/4, g/9)', 'g/4', 'g/9', true), 1)]);
+          follow(followersOf[1], Array.from({ length: 8 }, (_, i) => new Followed(spec(`follower B: slow ${i}`, 'g/', 'g0', i % 2 === 0), 1)), { slow: true });
+          follow(leader, [new Followed(spec('leader: all keys', 'g/', 'g0', true), 1)]);
+
+          const writes: Write[] = [];
+          let stop = false;
+          const writers = rpcs.map((rpc, i) => writer(rpc, i + 1, { until: () => stop, log: writes }));
+          await sleep(loadMs.beforeKill);
+          await leader.kill();
+          await cluster.waitLeader({ among: followersOf });
+          await sleep(loadMs.afterRestart / 2);
+          await leader.restart();
+          await sleep(loadMs.afterRestart / 2);
+          stop = true;
+          await Promise.all(writers);
+
+          const via = rpcs[cluster.members.indexOf(followersOf[0])]!;
+          const sentinel = await via.txn({ success: ['g/1', 'g/3', 'g/4', 'g/a'].map((key) =>
+            ({ request: { $case: 'requestPut' as const, value: { key: k(key), value: k('sentinel') } } })) });
+          const lastRev = Number(sentinel.header!.revision);
+          const deadline = Date.now() + 30_000;
+          const all = [...onFollowers, ...onLeader];
+          await Promise.all(all.map((f) => f.finish(lastRev, deadline)));
+          const behind = all.flatMap((f) => f.watchers.filter((w) => w.nextRev <= lastRev).map((w) => `${w.spec.name} at ${w.nextRev}`));
+          assert.deepEqual(behind, [], `watchers that never reached revision ${lastRev}`);
+          assert.deepEqual(failures, []);
+          const history = await readHistory(via, lastRev);
+          const acked = checkAcknowledged(writes, history);
+          assert.ok(acked > 100, `only ${acked} writes acknowledged`);
+          for (const f of all) for (const w of f.watchers) checkWatcher(w, history, lastRev);
+          assert.deepEqual(onFollowers.map((f) => f.reconnects), onFollowers.map(() => 0), 'a watch stream on a follower broke');
+          assert.ok(onLeader.every((f) => f.reconnects >= 1), 'the watchers on the killed leader resumed');
+          process.stdout.write(`# ${target.label} cluster: ${lastRev} revisions, ${acked}/${writes.length} writes acknowledged\n`);
+        } finally {
+          for (const rpc of rpcs) rpc.close();
+        }
+      });
     });
   });
 }

@@ -2,9 +2,10 @@
  * The Lease service (etcd's v3rpc/lease.go): grant and revoke go through raft; keep-alive, time-to-live
  * and the lease list are answered from the lessor. The server-side contract is declared here.
  *
- * Each LeaseKeepAlive stream handles its requests one at a time, in order, as etcd does: the response
- * header is taken before the renewal, so its revision is never newer than the renewal (a lease revoked at
- * revision r is never reported kept alive at a revision after r). Only the standard call API is used
+ * Each LeaseKeepAlive stream answers its requests in order, as etcd does, but unlike etcd renews up to
+ * keepAliveRenewalsInFlightMax of them at once (on a follower each one is a round trip to the leader). The
+ * response header is taken before the renewal starts, so its revision is never newer than the renewal (a
+ * lease revoked at revision r is never reported kept alive at a revision after r). Only the standard call API is used
  * (data/end/error/cancelled events, write, end), so any grpc-js-compatible server can host it.
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
@@ -37,6 +38,9 @@ export interface LeaseApi {
 /** Keep-alive requests a stream may have waiting; a client past it is sending faster than it reads. */
 export const keepAliveBacklogMax = 65_536;
 
+/** Renewals of one stream in progress at once (each may be a round trip to the leader). */
+export const keepAliveRenewalsInFlightMax = 128;
+
 export function leaseService(api: LeaseApi, log: Logger): ServiceRegistration {
   return {
     definition: LeaseService,
@@ -62,13 +66,22 @@ async function timeToLive(api: LeaseApi, r: LeaseTimeToLiveRequest): Promise<Lea
   }
 }
 
+/** One renewal of a stream: answered in request order, whatever order the renewals finish in. */
+interface Renewal {
+  readonly response: LeaseKeepAliveResponse;
+  done: boolean;
+  error: unknown;
+}
+
 class KeepAliveStream {
   readonly #call: ServerDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
   readonly #api: LeaseApi;
   readonly #log: Logger;
   #queue: bigint[] = [];
   #head = 0;
-  #running = false;
+  /** Started, not yet answered, in request order. */
+  #started: Renewal[] = [];
+  #inFlight = 0;
   #inputEnded = false;
   #closed = false;
 
@@ -83,7 +96,7 @@ class KeepAliveStream {
     call.on('data', (req: LeaseKeepAliveRequest) => this.#enqueue(req.ID));
     call.on('end', () => {
       this.#inputEnded = true;
-      if (!this.#running) this.#finish();
+      this.#finishIfDone();
     });
     // The client went away: drop what is queued; nothing more is written.
     call.on('cancelled', () => this.#close());
@@ -97,29 +110,53 @@ class KeepAliveStream {
       return;
     }
     this.#queue.push(id);
-    if (!this.#running) void this.#run();
+    this.#pump();
   }
 
-  async #run(): Promise<void> {
-    this.#running = true;
-    while (!this.#closed && this.#head < this.#queue.length) {
+  /**
+   * Starts queued renewals, up to keepAliveRenewalsInFlightMax at once: a follower forwards each renewal
+   * to the leader, and one at a time a stream carrying many leases could not renew them all in time.
+   */
+  #pump(): void {
+    while (!this.#closed && this.#inFlight < keepAliveRenewalsInFlightMax && this.#head < this.#queue.length) {
       const id = this.#queue[this.#head++]!;
       if (this.#head >= 1024 && this.#head * 2 >= this.#queue.length) {
         this.#queue = this.#queue.slice(this.#head);
         this.#head = 0;
       }
-      let response: LeaseKeepAliveResponse;
-      try {
-        response = { header: this.#api.header(), ID: id, TTL: 0n };
-        response.TTL = await this.#renew(id);
-      } catch (err) {
-        this.#fail(err);
+      // The header is taken before the renewal starts, so its revision is never newer than the renewal.
+      const renewal: Renewal = { response: { header: this.#api.header(), ID: id, TTL: 0n }, done: false, error: undefined };
+      this.#started.push(renewal);
+      this.#inFlight++;
+      this.#renew(id).then(
+        (ttl) => {
+          renewal.response.TTL = ttl;
+        },
+        (err: unknown) => {
+          renewal.error = err ?? new Error('renewal failed');
+        },
+      ).finally(() => {
+        renewal.done = true;
+        this.#inFlight--;
+        this.#answer();
+        this.#pump();
+        this.#finishIfDone();
+      });
+    }
+  }
+
+  /** Writes every finished renewal at the head of the line; the first failure fails the stream. */
+  #answer(): void {
+    let n = 0;
+    while (!this.#closed && n < this.#started.length && this.#started[n]!.done) {
+      const r = this.#started[n++]!;
+      if (r.error !== undefined) {
+        this.#fail(r.error);
         break;
       }
-      if (!this.#closed) this.#call.write(response);
+      this.#call.write(r.response);
     }
-    this.#running = false;
-    if (this.#inputEnded) this.#finish();
+    this.#started = n === 0 ? this.#started : this.#started.slice(n);
   }
 
   /** An unknown or revoked lease is answered with TTL 0, not an error. */
@@ -130,6 +167,10 @@ class KeepAliveStream {
       if (isEtcdError(err, 'LeaseNotFound')) return 0n;
       throw err;
     }
+  }
+
+  #finishIfDone(): void {
+    if (this.#inputEnded && this.#inFlight === 0 && this.#head >= this.#queue.length) this.#finish();
   }
 
   #finish(): void {
@@ -148,5 +189,6 @@ class KeepAliveStream {
     this.#closed = true;
     this.#queue = [];
     this.#head = 0;
+    this.#started = [];
   }
 }
