@@ -16,6 +16,7 @@ import { Lessor } from '../lease/lessor.js';
 import { LeaseApplier } from './apply/lease-apply.js';
 import { H2Server } from '../api/h2/h2-server.js';
 import { createHttpHandler } from '../api/http/http-handler.js';
+import { createGateway } from '../api/gateway/gateway.js';
 import { ServerMetrics } from './metrics.js';
 import { watchService } from '../api/grpc/watch-service.js';
 import { effectiveProgressIntervalMs } from '../watch/limits.js';
@@ -61,6 +62,9 @@ const limits = {
 function pinoShaped(log: Logger): { info(f: Record<string, unknown>, m: string): void; warn(f: Record<string, unknown>, m: string): void } {
   return { info: (f, m) => log.info(m, f), warn: (f, m) => log.warn(m, f) };
 }
+
+/** etcd lets a gRPC request exceed --max-request-bytes by this much (the gateway's requests too). */
+const grpcOverheadBytes = 512 * 1024;
 
 const cryptoRng: Rng = { intn: (n) => randomInt(n) };
 
@@ -308,7 +312,13 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     store: watchable, header: (rev) => server.header(rev), requestBytesMax: cfg.requestBytesMax,
     progressIntervalMs: progress.intervalMs, log: rootLog.child('v3rpc'),
   });
+  // One list for gRPC and the HTTP/JSON gateway: a service registered here is served by both.
+  const services = [
+    kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')),
+    clusterService(server, rootLog.child('v3rpc')), leaseService(server, rootLog.child('v3rpc')), watch,
+  ];
   const httpHandler = createHttpHandler({
+    gateway: createGateway({ services, receiveBytesMax: cfg.requestBytesMax + grpcOverheadBytes, log: rootLog.child('v3rpc') }),
     metrics: metrics.registry,
     health: {
       healthy: async () => {
@@ -319,10 +329,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     },
   });
   const grpc = new H2Server(
-    [
-      kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')),
-      clusterService(server, rootLog.child('v3rpc')), leaseService(server, rootLog.child('v3rpc')), watch,
-    ],
+    services,
     {
       urls: cfg.listenClientUrls, requestBytesMax: cfg.requestBytesMax, maxConcurrentStreams: cfg.maxConcurrentStreams,
       keepaliveMinTimeMs: cfg.grpcKeepaliveMinTimeMs, keepaliveIntervalMs: cfg.grpcKeepaliveIntervalMs,

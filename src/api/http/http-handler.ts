@@ -1,6 +1,7 @@
 /**
  * The HTTP endpoints etcd serves beside gRPC on the client port: /health, /version and /metrics (the
- * Prometheus text format, from prom-client). The /v3 JSON gateway comes later; other paths answer 404.
+ * Prometheus text format, from prom-client), and the /v3 JSON gateway (src/api/gateway) when given one.
+ * Other paths answer 404.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
@@ -28,10 +29,22 @@ function send(res: Res, status: number, contentType: string, body: string): void
   res.end(body);
 }
 
-export function createHttpHandler(options: { health: HealthSource; metrics: Registry }): (req: Req, res: Res) => void {
+export function createHttpHandler(options: {
+  health: HealthSource;
+  metrics: Registry;
+  /** Serves /v3/... and /v3beta/...; returns false for other paths. */
+  gateway?: (req: Req, res: Res) => boolean;
+}): (req: Req, res: Res) => void {
   return (req, res) => {
     corsHeaders(res);
     const path = (req.url ?? '/').split('?')[0];
+    // etcd's access controller answers every preflight itself.
+    if (req.method === 'OPTIONS') {
+      res.statusCode = 200;
+      res.end();
+      return;
+    }
+    if (options.gateway?.(req, res) === true) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n');
       return;
