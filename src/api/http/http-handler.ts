@@ -45,7 +45,10 @@ export function createHttpHandler(options: {
       return;
     }
     if (options.gateway?.(req, res) === true) return;
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    // etcd's /version and /health take GET only; /metrics any method; unknown paths are 404 whatever the method.
+    if ((path === '/version' || path === '/health') && req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET');
+      res.setHeader('X-Content-Type-Options', 'nosniff');
       send(res, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n');
       return;
     }
