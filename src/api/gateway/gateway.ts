@@ -21,7 +21,7 @@ import type { H2ServiceRegistration } from '../h2/h2-server.js';
 import { methodKind, serveCall, type BoundMethod } from '../h2/grpc-js-compat.js';
 import { GrpcStatusError, parseGrpcTimeout } from '../h2/grpc-wire.js';
 import { GatewayCall, sendGatewayError, type GatewayRequest, type GatewayResponse } from './gateway-call.js';
-import { GoJsonError, parseValid, scanNext, type JsonNode } from './go-json.js';
+import { GoJsonError, parseValid, ValueScanner, type JsonNode } from './go-json.js';
 import { JsonMapper, type MethodTypes } from './jsonpb.js';
 import { gatewayRoutes } from './routes.js';
 
@@ -228,6 +228,7 @@ async function streamRequests(reader: BodyReader, o: {
 class BodyReader {
   readonly #req: GatewayRequest;
   readonly #bytesMax: number;
+  readonly #scanner = new ValueScanner();
   #buf: Buffer = Buffer.alloc(0);
   #ended = false;
   #wake: (() => void) | null = null;
@@ -259,10 +260,11 @@ class BodyReader {
   /** The next value; null at the end of the body; a GoJsonError for bad syntax or an oversized value. */
   async next(): Promise<JsonNode | null | GoJsonError> {
     for (;;) {
-      const r = scanNext(this.#buf, 0, this.#ended);
+      const r = this.#scanner.scan(this.#buf, this.#ended);
       if (r.kind === 'value') {
         const text = this.#buf.toString('utf8', r.start, r.end);
         this.#buf = this.#buf.subarray(r.end);
+        this.#scanner.reset(0);
         this.#req.resume();
         return parseValid(text);
       }

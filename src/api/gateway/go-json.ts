@@ -311,26 +311,64 @@ export type ScanResult =
   | { readonly kind: 'error'; readonly message: string };
 
 /**
- * Go's Decoder.Decode on buf[from..]: the next value's bounds, 'eof' when only whitespace is left and
- * the input has ended, 'more' when the value is not complete yet, or Go's error ("unexpected EOF" for a
- * value cut short by the end of input).
+ * Go's Decoder.Decode, resumable: feed it the same growing buffer; it scans only bytes it has not seen.
+ * After a 'value' or 'error' it starts afresh at the offset the caller continues from.
  */
-export function scanNext(buf: Uint8Array, from: number, ended: boolean): ScanResult {
-  const s = new Scanner();
-  let start = -1;
-  for (let i = from; i < buf.length; i++) {
-    const c = buf[i]!;
-    const outcome = s.step(s, c);
-    if (start < 0 && !isSpace(c)) start = i;
-    if (outcome === Outcome.Error) return { kind: 'error', message: s.error ?? 'syntax error' };
-    if (outcome === Outcome.End) return { kind: 'value', start, end: i };
-    // An object or array ends at its closing byte: Go invents the space that ends it.
-    if (s.endTop && (c === 0x7d || c === 0x5d)) return { kind: 'value', start, end: i + 1 };
+export class ValueScanner {
+  #s = new Scanner();
+  #start = -1;
+  #from = 0;
+  #at = 0;
+
+  /** Starts over at `from` (the end of the previous value). */
+  reset(from: number): void {
+    this.#s = new Scanner();
+    this.#start = -1;
+    this.#from = from;
+    this.#at = from;
   }
-  if (!ended) return { kind: 'more' };
-  if (start < 0) return { kind: 'eof' };
-  if (s.step(s, 0x20) === Outcome.End) return { kind: 'value', start, end: buf.length };
-  return { kind: 'error', message: 'unexpected EOF' };
+
+  /**
+   * The next value's bounds in buf, 'eof' when only whitespace is left and the input has ended, 'more'
+   * when the value is not complete yet, or Go's error ("unexpected EOF" for a value cut short by the end).
+   */
+  scan(buf: Uint8Array, ended: boolean): ScanResult {
+    const s = this.#s;
+    for (let i = this.#at; i < buf.length; i++) {
+      if (s.step === inString) i = skipPlainString(buf, i);
+      if (i === buf.length) break;
+      const c = buf[i]!;
+      const outcome = s.step(s, c);
+      if (this.#start < 0 && !isSpace(c)) this.#start = i;
+      if (outcome === Outcome.Error) return { kind: 'error', message: s.error ?? 'syntax error' };
+      if (outcome === Outcome.End) return { kind: 'value', start: this.#start, end: i };
+      // An object or array ends at its closing byte: Go invents the space that ends it.
+      if (s.endTop && (c === 0x7d || c === 0x5d)) return { kind: 'value', start: this.#start, end: i + 1 };
+    }
+    this.#at = Math.max(buf.length, this.#from);
+    if (!ended) return { kind: 'more' };
+    if (this.#start < 0) return { kind: 'eof' };
+    if (s.step(s, 0x20) === Outcome.End) return { kind: 'value', start: this.#start, end: buf.length };
+    return { kind: 'error', message: 'unexpected EOF' };
+  }
+}
+
+/** Inside a string only '"', '\\' and control bytes matter: skip the rest without stepping (long values). */
+function skipPlainString(buf: Uint8Array, from: number): number {
+  let i = from;
+  while (i < buf.length) {
+    const c = buf[i]!;
+    if (c === 0x22 || c === 0x5c || c < 0x20) break;
+    i++;
+  }
+  return i;
+}
+
+/** ValueScanner's answer for buf[from..] in one go. */
+export function scanNext(buf: Uint8Array, from: number, ended: boolean): ScanResult {
+  const scanner = new ValueScanner();
+  scanner.reset(from);
+  return scanner.scan(buf, ended);
 }
 
 /** Go's checkValid (json.Unmarshal's first pass) over a whole text. */
@@ -409,10 +447,14 @@ function parseAt(p: { text: string; at: number }, depth: number): JsonNode {
   if (c === '"') {
     const start = p.at;
     p.at++;
-    while (p.text[p.at] !== '"') p.at += p.text[p.at] === '\\' ? 2 : 1;
+    let escaped = false;
+    for (let c = p.text.charCodeAt(p.at); c !== 0x22; c = p.text.charCodeAt(p.at)) {
+      escaped ||= c === 0x5c;
+      p.at += c === 0x5c ? 2 : 1;
+    }
     p.at++;
     const raw = p.text.slice(start, p.at);
-    return { type: 'string', value: JSON.parse(raw) as string, raw };
+    return { type: 'string', value: escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1), raw };
   }
   if (c === 't' || c === 'f') {
     p.at += c === 't' ? 4 : 5;
@@ -468,6 +510,8 @@ const stdAlphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 const decodeMap = new Int16Array(256).fill(-1);
 for (let i = 0; i < stdAlphabet.length; i++) decodeMap[stdAlphabet.charCodeAt(i)] = i;
 
+const wellFormedBase64 = /^[A-Za-z0-9+/]*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
 function corrupt(at: number): GoJsonError {
   return new GoJsonError(`illegal base64 data at input byte ${at}`);
 }
@@ -477,6 +521,8 @@ function corrupt(at: number): GoJsonError {
  * error names the same byte offset Go's decodeQuantum names.
  */
 export function goBase64Decode(text: string): Buffer {
+  // Well-formed input (the norm) decodes natively; the walk below is for Go's error offsets and newlines.
+  if (text.length % 4 === 0 && wellFormedBase64.test(text)) return Buffer.from(text, 'base64');
   const src = Buffer.from(text, 'latin1');
   const out: number[] = [];
   let si = 0;
