@@ -28,6 +28,8 @@ interface Side {
   readonly h2c: boolean;
   ids: { cluster: string; member: string };
   readonly leases: Map<string, string>;
+  /** The auth token this target issued, once authenticated. */
+  token?: string;
 }
 
 interface Answer {
@@ -43,10 +45,18 @@ function b64(s: string): string {
 }
 
 /** One curl request; the status line and content type come from -w, the body from stdout. */
-function curl(side: Side, path: string, body: string | null, o: { http2?: boolean; method?: string } = {}): Promise<Answer> {
+interface CurlOptions {
+  http2?: boolean;
+  method?: string;
+  /** The Authorization header. */
+  token?: string;
+}
+
+function curl(side: Side, path: string, body: string | null, o: CurlOptions = {}): Promise<Answer> {
   const args = ['-s', '-S', '--max-time', String(curlTimeoutSec), o.http2 === true ? '--http2-prior-knowledge' : '--http1.1',
     '-o', '-', '-w', '\n%{http_code} %{content_type}'];
   if (o.method !== undefined) args.push('-X', o.method);
+  if (o.token !== undefined) args.push('-H', `Authorization: ${o.token}`);
   if (body !== null) args.push('--data-binary', body);
   args.push(`${side.member.clientUrl}${path}`);
   const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -74,6 +84,7 @@ function normalise(side: Side, text: string): string {
   swap(`"${side.ids.cluster}"`, '"<cluster-id>"');
   swap(`"${side.ids.member}"`, '"<member-id>"');
   for (const [name, id] of side.leases) swap(`"${id}"`, `"<lease-${name}>"`);
+  if (side.token !== undefined) swap(`"${side.token}"`, '"<token>"');
   swap(`:${side.member.clientPort}`, ':<client-port>');
   swap(`:${side.member.peerPort}`, ':<peer-port>');
   s = s.replace(/"(dbSize|dbSizeInUse|raftIndex)":"[1-9][0-9]*"/g, '"$1":"<$1>"');
@@ -84,16 +95,19 @@ function normalise(side: Side, text: string): string {
 }
 
 /** Asks every side the same; each answer (normalised) must equal the reference's. */
-async function same(path: string, body: string | null | ((side: Side) => string), o: { method?: string; http2?: boolean } = {}): Promise<Answer[]> {
+async function same(path: string, body: string | null | ((side: Side) => string), o: CurlOptions & { authenticated?: boolean } = {},
+  on: readonly Side[] = sides): Promise<Answer[]> {
   const answers: Answer[] = [];
-  for (const side of sides) {
+  for (const side of on) {
     const viaH2 = o.http2 === true && side.h2c;
-    const answer = await curl(side, path, typeof body === 'function' ? body(side) : body, { ...o, http2: viaH2 });
+    const token = o.authenticated === true ? side.token : o.token;
+    const answer = await curl(side, path, typeof body === 'function' ? body(side) : body,
+      { ...o, http2: viaH2, ...(token === undefined ? {} : { token }) });
     answers.push(answer);
   }
-  const shown = answers.map((a, i) => ({ ...a, body: normalise(sides[i]!, a.body) }));
+  const shown = answers.map((a, i) => ({ ...a, body: normalise(on[i]!, a.body) }));
   for (let i = 1; i < shown.length; i++) {
-    assert.deepEqual(shown[i], shown[0], `${sides[i]!.label} differs from ${sides[0]!.label} on ${path} ${typeof body === 'string' ? body : ''}`);
+    assert.deepEqual(shown[i], shown[0], `${on[i]!.label} differs from ${on[0]!.label} on ${path} ${typeof body === 'string' ? body : ''}`);
   }
   return answers;
 }
@@ -295,8 +309,9 @@ class CurlStream {
   #partial = '';
   status = 0;
 
-  constructor(side: Side, path: string, body: string) {
-    this.#child = spawn('curl', ['-s', '-N', '-i', '--http1.1', '--max-time', String(curlTimeoutSec), '--data-binary', body,
+  constructor(side: Side, path: string, body: string, token?: string) {
+    const auth = token === undefined ? [] : ['-H', `Authorization: ${token}`];
+    this.#child = spawn('curl', ['-s', '-N', '-i', '--http1.1', '--max-time', String(curlTimeoutSec), ...auth, '--data-binary', body,
       `${side.member.clientUrl}${path}`], { stdio: ['ignore', 'pipe', 'ignore'] });
     let head = true;
     this.#child.stdout?.on('data', (chunk: Buffer) => {
@@ -326,3 +341,89 @@ class CurlStream {
     if (this.#child.exitCode === null) this.#child.kill('SIGTERM');
   }
 }
+
+/**
+ * Services being added on other branches (auth, lock, election): the rows run on every target, and are
+ * marked todo while etcd-ts does not register the service (the gateway answers "unknown service" then).
+ * Each runs on members of its own: enabling auth must not change the rows above.
+ */
+const pendingServices = 'the service is not registered in etcd-ts on this branch yet (the gateway serves it once it is)';
+
+describe('HTTP/JSON gateway: auth, lock, election', { concurrency: false }, () => {
+  const own: Side[] = [];
+  before(async () => {
+    for (const target of targets) {
+      const member = await Member.start({ target, name: 'm1' });
+      const side: Side = { label: target.label, member, h2c: target.name === 'ours', ids: { cluster: '', member: '' }, leases: new Map() };
+      own.push(side);
+      const status = JSON.parse((await curl(side, '/v3/maintenance/status', '{}')).body) as { header: { cluster_id: string; member_id: string } };
+      side.ids = { cluster: status.header.cluster_id, member: status.header.member_id };
+    }
+  });
+  after(async () => {
+    await Promise.all(own.map((s) => s.member.destroy()));
+  });
+  const inOwn = <T>(body: () => Promise<T>): Promise<T> => withLogsOnFailure(own.map((s) => s.member), body);
+  const all = (path: string, body: string | null | ((side: Side) => string), o: CurlOptions & { authenticated?: boolean } = {}): Promise<Answer[]> =>
+    same(path, body, o, own);
+
+  it('lock and unlock', { todo: pendingServices }, () => inOwn(async () => {
+    await all('/v3/lease/grant', JSON.stringify({ ID: '4660', TTL: 60 }));
+    const locked = await all('/v3/lock/lock', JSON.stringify({ name: b64('mylock'), lease: '4660' }));
+    assert.match(locked[0]!.body, new RegExp(`"key":"${b64('mylock/1234')}"`));
+    await all('/v3/lock/unlock', JSON.stringify({ key: b64('mylock/1234') }));
+    await all('/v3/lock/lock', JSON.stringify({ name: b64('mylock'), lease: '999999' }));
+  }));
+
+  it('election: campaign, leader, proclaim, observe (stream), resign', { todo: pendingServices }, () => inOwn(async () => {
+    await all('/v3/lease/grant', JSON.stringify({ ID: '4661', TTL: 60 }));
+    const campaign = await all('/v3/election/campaign', JSON.stringify({ name: b64('el'), lease: '4661', value: b64('v1') }));
+    const leaderOf = (i: number): unknown => (JSON.parse(campaign[i]!.body) as { leader: unknown }).leader;
+    await all('/v3/election/leader', JSON.stringify({ name: b64('el') }));
+    await all('/v3/election/proclaim', (side) => JSON.stringify({ leader: leaderOf(own.indexOf(side)), value: b64('v2') }));
+    const observed: string[] = [];
+    for (const side of own) {
+      const s = new CurlStream(side, '/v3/election/observe', JSON.stringify({ name: b64('el') }));
+      try {
+        observed.push(normalise(side, (await s.lines(1)).join('\n')));
+      } finally {
+        s.close();
+      }
+    }
+    for (let i = 1; i < observed.length; i++) assert.equal(observed[i], observed[0]);
+    await all('/v3/election/resign', (side) => JSON.stringify({ leader: leaderOf(own.indexOf(side)) }));
+    await all('/v3/election/leader', JSON.stringify({ name: b64('el') }));
+  }));
+
+  it('auth: users, roles, enable, authenticate, the token in Authorization, disable', { todo: pendingServices }, () => inOwn(async () => {
+    await all('/v3/auth/user/add', JSON.stringify({ name: 'root', password: 'rootpw' }));
+    await all('/v3/auth/role/add', JSON.stringify({ name: 'root' }));
+    await all('/v3/auth/user/grant', JSON.stringify({ user: 'root', role: 'root' }));
+    await all('/v3/auth/user/add', JSON.stringify({ name: 'u1', password: 'pw1' }));
+    await all('/v3/auth/role/add', JSON.stringify({ name: 'r1' }));
+    await all('/v3/auth/role/grant', JSON.stringify({ name: 'r1', perm: { permType: 'READ', key: b64('a'), range_end: b64('b') } }));
+    await all('/v3/auth/user/grant', JSON.stringify({ user: 'u1', role: 'r1' }));
+    await all('/v3/auth/user/get', JSON.stringify({ name: 'u1' }));
+    await all('/v3/auth/role/get', JSON.stringify({ role: 'r1' }));
+    await all('/v3/auth/user/list', '{}');
+    await all('/v3/auth/role/list', '{}');
+    await all('/v3/auth/enable', '{}');
+    await all('/v3/kv/put', JSON.stringify({ key: b64('a1'), value: b64('x') }));
+    await all('/v3/auth/authenticate', JSON.stringify({ name: 'root', password: 'wrong' }));
+    for (const side of own) {
+      const answer = await curl(side, '/v3/auth/authenticate', JSON.stringify({ name: 'root', password: 'rootpw' }));
+      side.token = (JSON.parse(answer.body) as { token: string }).token;
+    }
+    const put = await all('/v3/kv/put', JSON.stringify({ key: b64('a1'), value: b64('x') }), { authenticated: true });
+    assert.equal(put[0]!.status, 200, 'the token travels in the Authorization header');
+    await all('/v3/kv/range', JSON.stringify({ key: b64('a1') }), { authenticated: true });
+    await all('/v3/kv/range', JSON.stringify({ key: b64('a1') }), { token: 'not-a-token' });
+    await all('/v3/auth/user/changepw', JSON.stringify({ name: 'u1', password: 'pw2' }), { authenticated: true });
+    await all('/v3/auth/user/revoke', JSON.stringify({ name: 'u1', role: 'r1' }), { authenticated: true });
+    await all('/v3/auth/role/revoke', JSON.stringify({ role: 'r1', key: b64('a'), range_end: b64('b') }), { authenticated: true });
+    await all('/v3/auth/role/delete', JSON.stringify({ role: 'r1' }), { authenticated: true });
+    await all('/v3/auth/user/delete', JSON.stringify({ name: 'u1' }), { authenticated: true });
+    await all('/v3/auth/disable', '{}', { authenticated: true });
+    await all('/v3/kv/range', JSON.stringify({ key: b64('a1') }));
+  }));
+});

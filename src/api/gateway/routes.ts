@@ -48,7 +48,7 @@ const table: ReadonlyArray<readonly [string, string]> = [
   ['auth/role/delete', 'etcdserverpb.Auth/RoleDelete'],
   ['auth/role/grant', 'etcdserverpb.Auth/RoleGrantPermission'],
   ['auth/role/revoke', 'etcdserverpb.Auth/RoleRevokePermission'],
-  ['lock', 'v3lockpb.Lock/Lock'],
+  ['lock/lock', 'v3lockpb.Lock/Lock'],
   ['lock/unlock', 'v3lockpb.Lock/Unlock'],
   ['election/campaign', 'v3electionpb.Election/Campaign'],
   ['election/proclaim', 'v3electionpb.Election/Proclaim'],
