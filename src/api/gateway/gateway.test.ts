@@ -21,7 +21,7 @@ import { createHttpHandler } from '../http/http-handler.js';
 import { Registry } from 'prom-client';
 import { createGateway } from './gateway.js';
 
-const seen: { metadata: Metadata[]; keepAliveCancelled: number } = { metadata: [], keepAliveCancelled: 0 };
+const seen: { metadata: Metadata[]; keepAliveCancelled: number; hangCancelled: number } = { metadata: [], keepAliveCancelled: 0, hangCancelled: 0 };
 const header = { clusterId: 1n, memberId: 2n, revision: 3n, raftTerm: 4n };
 
 const cluster: H2ServiceRegistration = {
@@ -29,6 +29,10 @@ const cluster: H2ServiceRegistration = {
   implementation: {
     memberList: (call: ServerUnaryCall<MemberListRequest, MemberListResponse>, done: sendUnaryData<MemberListResponse>) => {
       seen.metadata.push(call.metadata);
+      if (call.metadata.get('hang').length > 0) {
+        call.on('cancelled', () => seen.hangCancelled++);
+        return;
+      }
       if (call.metadata.get('fail').length > 0) {
         done({ code: GrpcCode.Unavailable, details: 'etcdserver: <not> "ready"' } as Partial<ServiceError> as ServiceError, null);
         return;
@@ -177,6 +181,15 @@ test('bidi: a client that goes away cancels the call', async () => {
   await first;
   req.destroy();
   await waitFor(() => seen.keepAliveCancelled > before, { what: 'the handler to see the cancellation' });
+});
+
+test('Grpc-Timeout is the call deadline: 504 and the handler sees the cancellation', async () => {
+  const a = await post('/v3/cluster/member/list', '{}', { 'grpc-metadata-hang': '1', 'grpc-timeout': '30m' });
+  assert.equal(a.status, 504);
+  assert.equal(a.body, '{"error":"context deadline exceeded","message":"context deadline exceeded","code":4}');
+  await waitFor(() => seen.hangCancelled === 1, { what: 'the handler to see the deadline' });
+  const bad = await post('/v3/cluster/member/list', '{}', { 'grpc-timeout': 'soon' });
+  assert.deepEqual([bad.status, JSON.parse(bad.body).message], [400, 'invalid grpc-timeout: soon']);
 });
 
 test('size limit: a request over the gRPC receive limit is refused as the gRPC server refuses it', async () => {
