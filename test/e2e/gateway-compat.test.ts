@@ -419,6 +419,19 @@ describe('HTTP/JSON gateway: auth, lock, election', { concurrency: false }, () =
     await all('/v3/auth/role/list', '{}');
     await all('/v3/auth/enable', '{}');
     await all('/v3/kv/put', JSON.stringify({ key: b64('a1'), value: b64('x') }));
+    // A stream refused before its first message: the error object with the code's HTTP status.
+    await all('/v3/maintenance/snapshot', '{}');
+    await all('/v3/maintenance/snapshot', '{}', { token: 'bogus' });
+    const refused: string[] = [];
+    for (const side of own) {
+      const w = new CurlStream(side, '/v3/watch', JSON.stringify({ create_request: { key: b64('a1') } }), 'bogus');
+      try {
+        refused.push(normalise(side, (await w.lines(1)).join('\n')));
+      } finally {
+        w.close();
+      }
+    }
+    for (let i = 1; i < refused.length; i++) assert.equal(refused[i], refused[0]);
     await all('/v3/auth/authenticate', JSON.stringify({ name: 'root', password: 'wrong' }));
     for (const side of own) {
       const answer = await curl(side, '/v3/auth/authenticate', JSON.stringify({ name: 'root', password: 'rootpw' }));
