@@ -145,8 +145,12 @@ export class GatewayCall implements CallCore {
       if (done !== undefined) process.nextTick(done);
       return false;
     }
-    const { mapper, output } = this.#options;
-    const text = payloads.map((p) => `{"result":${mapper.decodeResponse(output, p)}}\n`).join('');
+    const results = payloads.map((p) => this.#json(p));
+    if (results.includes(null)) {
+      if (done !== undefined) process.nextTick(done);
+      return false;
+    }
+    const text = results.map((json) => `{"result":${json}}\n`).join('');
     this.#writeHead(200);
     this.#wroteMessage = true;
     return this.#write(text, done);
@@ -154,7 +158,8 @@ export class GatewayCall implements CallCore {
 
   sendUnaryResponse(payload: Uint8Array): void {
     if (this.finished || !this.#writable()) return;
-    const body = this.#options.mapper.decodeResponse(this.#options.output, payload);
+    const body = this.#json(payload);
+    if (body === null) return;
     this.#finish();
     this.#writeHead(200);
     this.#res.end(body);
@@ -199,6 +204,16 @@ export class GatewayCall implements CallCore {
     this.#write(errorBody(status.code, status.details));
     res.addTrailers({ 'Grpc-Trailer-Content-Type': 'application/grpc' });
     res.end();
+  }
+
+  /** A response as jsonpb text; a message that does not decode fails the call as grpc-go's client would. */
+  #json(payload: Uint8Array): string | null {
+    try {
+      return this.#options.mapper.decodeResponse(this.#options.output, payload);
+    } catch (err) {
+      this.fail(GrpcCode.Internal, `grpc: failed to unmarshal the received message ${String((err as Error)?.message ?? err)}`);
+      return null;
+    }
   }
 
   #writeHead(status: number): void {

@@ -174,8 +174,13 @@ function startCall(req: GatewayRequest, res: GatewayResponse, route: Route, s: S
     call.sendStatus({ code: GrpcCode.ResourceExhausted, details: `grpc: received message larger than max (${bytes.length} vs. ${s.receiveBytesMax})` });
     return true;
   };
+  // A bug of ours must not become an unhandled rejection (the process would exit): it fails this request.
+  const failed = (err: unknown): void => {
+    s.log.error('gateway request failed', { path: route.path, error: String((err as Error)?.stack ?? err) });
+    call.fail(GrpcCode.Internal, String((err as Error)?.message ?? err));
+  };
   if (!route.types.requestStream) {
-    void reader.next().then((value) => {
+    reader.next().then((value) => {
       reader.discard();
       if (value instanceof GoJsonError) return sendGatewayError(res, GrpcCode.InvalidArgument, value.message);
       const bytes = encode(value);
@@ -184,10 +189,10 @@ function startCall(req: GatewayRequest, res: GatewayResponse, route: Route, s: S
       call.deliver(bytes);
       call.halfClose();
       return undefined;
-    });
+    }).catch(failed);
     return;
   }
-  void streamRequests(reader, { call, encode, begin, tooLarge, res });
+  streamRequests(reader, { call, encode, begin, tooLarge, res }).catch(failed);
 }
 
 /**
