@@ -36,6 +36,8 @@ interface Side {
 interface Answer {
   status: number;
   contentType: string;
+  /** A redirect's target, without the origin. */
+  location: string;
   body: string;
 }
 
@@ -54,8 +56,8 @@ interface CurlOptions {
 }
 
 function curl(side: Side, path: string, body: string | null, o: CurlOptions = {}): Promise<Answer> {
-  const args = ['-s', '-S', '--max-time', String(curlTimeoutSec), o.http2 === true ? '--http2-prior-knowledge' : '--http1.1',
-    '-o', '-', '-w', '\n%{http_code} %{content_type}'];
+  const args = ['-s', '-S', '--path-as-is', '--max-time', String(curlTimeoutSec), o.http2 === true ? '--http2-prior-knowledge' : '--http1.1',
+    '-o', '-', '-w', '\n%{http_code}\t%{content_type}\t%{redirect_url}'];
   if (o.method !== undefined) args.push('-X', o.method);
   if (o.token !== undefined) args.push('-H', `Authorization: ${o.token}`);
   // The body goes through stdin: a command-line argument is limited to 128 KiB.
@@ -73,9 +75,11 @@ function curl(side: Side, path: string, body: string | null, o: CurlOptions = {}
     child.once('close', (code) => {
       const text = Buffer.concat(out).toString('utf8');
       const cut = text.lastIndexOf('\n');
-      const [status, ...type] = text.slice(cut + 1).split(' ');
+      const [status, type, redirect] = text.slice(cut + 1).split('\t');
+      // curl makes the Location absolute: the origin is the target's own.
+      const location = (redirect ?? '').replace(side.member.clientUrl, '');
       if (code !== 0) fail(new Error(`${side.label}: curl ${args.join(' ')} exited ${code}: ${Buffer.concat(err).toString()}`));
-      else ok({ status: Number(status), contentType: type.join(' '), body: text.slice(0, cut) });
+      else ok({ status: Number(status), contentType: type ?? '', location, body: text.slice(0, cut) });
     });
   });
 }
@@ -299,6 +303,12 @@ describe('HTTP/JSON gateway: curl against each target', { concurrency: false }, 
     await same('/v3/kv/range', '{}', { method: 'PUT' });
     await same('/v3alpha/kv/range', '{}');
     await same('/v3', '{}');
+    await same('/v3', null, { method: 'GET' });
+    // Go's ServeMux: unclean paths are redirected (after etcd's /v3beta/ rewrite), whatever they name.
+    for (const path of ['/v3//kv/range', '/v3/kv/./range', '/v3/kv/../kv/range?x=1', '/v3beta//kv/range', '//health', '/v3/a/../../v3beta/kv/range']) {
+      await same(path, '{}');
+    }
+    await same('//health', null, { method: 'GET' });
     await same('/v3/watch', '{"create_request":');
     await same('/v3/watch', '{"create_request":{"key":1}}');
   }));

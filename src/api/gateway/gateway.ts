@@ -8,6 +8,8 @@
  *   const gateway = createGateway({ services, receiveBytesMax, log });
  *   if (!gateway(req, res)) ...   // false: not a gateway path, the caller serves it
  *
+ * The caller first applies go-mux.ts's preRoute (the /v3beta/ rewrite, Go's clean-path redirects).
+ *
  * As etcd's gateway (a gRPC client of its own server): the Authorization header travels as metadata
  * ("authorization", and "token", the key etcd's server reads), Grpc-Metadata-* headers as metadata,
  * Grpc-Timeout as the deadline; a unary body is its first JSON value, a streaming body a sequence of them.
@@ -111,15 +113,7 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
   return (req, res) => {
     const url = req.url ?? '/';
     const query = url.indexOf('?');
-    let path = query < 0 ? url : url.slice(0, query);
-    if (path.startsWith('/v3beta/')) path = `/v3/${path.slice('/v3beta/'.length)}`;
-    if (path === '/v3') {
-      // Go's ServeMux sends a subtree's bare name to the subtree.
-      res.statusCode = 301;
-      res.setHeader('Location', `/v3/${query < 0 ? '' : url.slice(query)}`);
-      res.end();
-      return true;
-    }
+    const path = query < 0 ? url : url.slice(0, query);
     if (!path.startsWith('/v3/')) return false;
     const route = routes.get(path);
     if (route === undefined) plainError(res, 404, 'Not Found');

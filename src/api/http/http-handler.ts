@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Registry } from 'prom-client';
 import { clusterVersion, etcdApiVersion } from '../../base/version.js';
+import { preRoute } from '../gateway/go-mux.js';
 
 export interface HealthSource {
   /** Resolves true when the member has a leader and can serve a linearizable read. */
@@ -37,13 +38,14 @@ export function createHttpHandler(options: {
 }): (req: Req, res: Res) => void {
   return (req, res) => {
     corsHeaders(res);
-    const path = (req.url ?? '/').split('?')[0];
     // etcd's access controller answers every preflight itself.
     if (req.method === 'OPTIONS') {
       res.statusCode = 200;
       res.end();
       return;
     }
+    const path = preRoute(req, res);
+    if (path === null) return;
     if (options.gateway?.(req, res) === true) return;
     // etcd's /version and /health take GET only; /metrics any method; unknown paths are 404 whatever the method.
     if ((path === '/version' || path === '/health') && req.method !== 'GET' && req.method !== 'HEAD') {
