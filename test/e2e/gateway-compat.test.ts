@@ -302,6 +302,9 @@ describe('HTTP/JSON gateway: curl against each target', { concurrency: false }, 
     await same('/v3/kv/range', null, { method: 'GET' });
     await same('/v3/kv/range', '{}', { method: 'PUT' });
     await same('/v3alpha/kv/range', '{}');
+    await same('/nope', '{}');
+    await same('/health', '{}');
+    await same('/version', '{}');
     await same('/v3', '{}');
     await same('/v3', null, { method: 'GET' });
     // Go's ServeMux: unclean paths are redirected (after etcd's /v3beta/ rewrite), whatever they name.
