@@ -38,6 +38,8 @@ interface Answer {
   contentType: string;
   /** A redirect's target, without the origin. */
   location: string;
+  /** Grpc-Metadata-Content-Type and Trailer: whether the answer came from the gRPC call, and how it ended. */
+  headers: string;
   body: string;
 }
 
@@ -57,7 +59,7 @@ interface CurlOptions {
 
 function curl(side: Side, path: string, body: string | null, o: CurlOptions = {}): Promise<Answer> {
   const args = ['-s', '-S', '--path-as-is', '--max-time', String(curlTimeoutSec), o.http2 === true ? '--http2-prior-knowledge' : '--http1.1',
-    '-o', '-', '-w', '\n%{http_code}\t%{content_type}\t%{redirect_url}'];
+    '-o', '-', '-w', '\n%{http_code}\t%{content_type}\t%{redirect_url}\t%header{grpc-metadata-content-type}\t%header{trailer}'];
   if (o.method !== undefined) args.push('-X', o.method);
   if (o.token !== undefined) args.push('-H', `Authorization: ${o.token}`);
   // The body goes through stdin: a command-line argument is limited to 128 KiB.
@@ -75,11 +77,11 @@ function curl(side: Side, path: string, body: string | null, o: CurlOptions = {}
     child.once('close', (code) => {
       const text = Buffer.concat(out).toString('utf8');
       const cut = text.lastIndexOf('\n');
-      const [status, type, redirect] = text.slice(cut + 1).split('\t');
+      const [status, type, redirect, metadata, trailer] = text.slice(cut + 1).split('\t');
       // curl makes the Location absolute: the origin is the target's own.
       const location = (redirect ?? '').replace(side.member.clientUrl, '');
       if (code !== 0) fail(new Error(`${side.label}: curl ${args.join(' ')} exited ${code}: ${Buffer.concat(err).toString()}`));
-      else ok({ status: Number(status), contentType: type ?? '', location, body: text.slice(0, cut) });
+      else ok({ status: Number(status), contentType: type ?? '', location, headers: `${metadata ?? ''}|${trailer ?? ''}`, body: text.slice(0, cut) });
     });
   });
 }
