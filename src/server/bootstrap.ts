@@ -18,6 +18,7 @@ import { LeaseApplier } from './apply/lease-apply.js';
 import { H2Server } from '../api/h2/h2-server.js';
 import { createHttpHandler, createMetricsHandler } from '../api/http/http-handler.js';
 import { MetricsListener } from '../api/http/metrics-listener.js';
+import { createGateway } from '../api/gateway/gateway.js';
 import { ServerMetrics } from './metrics.js';
 import { healthSource, lateHeartbeatReport, metricSources, slowApplyReport } from './observability.js';
 import { watchService } from '../api/grpc/watch-service.js';
@@ -76,6 +77,9 @@ const limits = {
 function pinoShaped(log: Logger): { info(f: Record<string, unknown>, m: string): void; warn(f: Record<string, unknown>, m: string): void } {
   return { info: (f, m) => log.info(m, f), warn: (f, m) => log.warn(m, f) };
 }
+
+/** etcd lets a gRPC request exceed --max-request-bytes by this much (the gateway's requests too). */
+const grpcOverheadBytes = 512 * 1024;
 
 const cryptoRng: Rng = { intn: (n) => randomInt(n) };
 
@@ -376,14 +380,20 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   });
   metrics.attach(metricSources({ server, store, membership, raft: () => raftNode, memberId: rec.memberId, clusterVersionDecided: () => clusterVersionDecided }));
   const health = healthSource({ server, membership, raft: () => raftNode, memberId: rec.memberId, metrics });
-  const httpHandler = createHttpHandler({ metrics: metrics.registry, health });
+  // One list for gRPC and the HTTP/JSON gateway: a service registered here is served by both.
+  const services = [
+    kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')),
+    clusterService(server, rootLog.child('v3rpc')), leaseService(server, rootLog.child('v3rpc')), watch,
+    ...concurrencyServices({ kv: server, watches: watchable, header: (rev) => server.header(rev) }, rootLog.child('v3rpc')),
+  ];
+  const httpHandler = createHttpHandler({
+    gateway: createGateway({ services, receiveBytesMax: cfg.requestBytesMax + grpcOverheadBytes, log: rootLog.child('v3rpc') }),
+    metrics: metrics.registry,
+    health,
+  });
   const clientTls = tls.client;
   const grpc = new H2Server(
-    [
-      kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')),
-      clusterService(server, rootLog.child('v3rpc')), leaseService(server, rootLog.child('v3rpc')), watch,
-      ...concurrencyServices({ kv: server, watches: watchable, header: (rev) => server.header(rev) }, rootLog.child('v3rpc')),
-    ],
+    services,
     {
       urls: cfg.listenClientUrls, requestBytesMax: cfg.requestBytesMax, maxConcurrentStreams: cfg.maxConcurrentStreams,
       keepaliveMinTimeMs: cfg.grpcKeepaliveMinTimeMs, keepaliveIntervalMs: cfg.grpcKeepaliveIntervalMs,

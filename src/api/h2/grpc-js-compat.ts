@@ -15,7 +15,28 @@ import {
 } from '@grpc/grpc-js';
 import { GrpcCode } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
-import type { CallListener, CallStatus, GrpcCall } from './grpc-call.js';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import type { CallListener, CallStatus } from './grpc-call.js';
+
+/**
+ * What the call objects need from the transport: GrpcCall (gRPC over HTTP/2) is one, the HTTP/JSON
+ * gateway's call (src/api/gateway) another, so both run the very same handlers.
+ */
+export interface CallCore {
+  readonly headers: IncomingHttpHeaders;
+  /** Absolute deadline in ms since the epoch, or Infinity. */
+  readonly deadline: number;
+  readonly stream: { readonly session?: { readonly socket?: { readonly remoteAddress?: string | undefined; readonly remotePort?: number | undefined } } | undefined };
+  start(listener: CallListener): void;
+  pauseReading(): void;
+  resumeReading(): void;
+  sendHeaders(extra?: OutgoingHttpHeaders): void;
+  sendMessage(payload: Uint8Array, done?: (err?: Error | null) => void): boolean;
+  sendMessages(payloads: readonly Uint8Array[], done?: (err?: Error | null) => void): boolean;
+  sendUnaryResponse(payload: Uint8Array, trailers?: OutgoingHttpHeaders): void;
+  sendStatus(status: CallStatus): void;
+  fail(code: GrpcCode, details: string): void;
+}
 
 /** The part of a generated grpc-js method definition we use (ts-proto's shape). */
 export interface MethodDefinitionLike {
@@ -49,7 +70,7 @@ const objectModeHighWaterMark = 16;
 
 type WriteDone = (err?: Error | null) => void;
 
-function requestMetadata(call: GrpcCall): Metadata {
+function requestMetadata(call: CallCore): Metadata {
   const md = Metadata.fromHttp2Headers(call.headers);
   for (const h of transportHeaders) md.remove(h);
   return md;
@@ -81,11 +102,11 @@ export interface AuthContext {
 
 /** Shared by the four call shapes: everything grpc-js's ServerSurfaceCall offers that handlers use. */
 class CallContext {
-  readonly core: GrpcCall;
+  readonly core: CallCore;
   readonly method: BoundMethod;
   #metadata: Metadata | null = null;
 
-  constructor(core: GrpcCall, method: BoundMethod) {
+  constructor(core: CallCore, method: BoundMethod) {
     this.core = core;
     this.method = method;
   }
@@ -510,7 +531,7 @@ class BidiCall extends Duplex implements CallListener {
 }
 
 /** Starts serving one call with the method's grpc-js handler. */
-export function serveCall(core: GrpcCall, method: BoundMethod): void {
+export function serveCall(core: CallCore, method: BoundMethod): void {
   const ctx = new CallContext(core, method);
   switch (method.kind) {
     case 'unary':

@@ -1,7 +1,7 @@
 /**
  * The HTTP endpoints etcd serves beside gRPC on the client port: /health, /version and /metrics (the
- * Prometheus text format, from prom-client), plus etcd 3.5's /livez and /readyz. The /v3 JSON gateway
- * comes later; other paths answer 404.
+ * Prometheus text format, from prom-client), etcd 3.5's /livez and /readyz, and the /v3 JSON gateway
+ * (src/api/gateway) when given one. Other paths answer 404.
  *
  * createMetricsHandler serves a --listen-metrics-urls listener as etcd does: /metrics and the health
  * endpoints only, without the client port's CORS headers.
@@ -11,6 +11,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Registry } from 'prom-client';
 import { clusterVersion, etcdApiVersion } from '../../base/version.js';
 import { isHealthPath, serveHealthEndpoint, type HealthSource } from './health.js';
+import { preRoute } from '../gateway/go-mux.js';
 
 export type { HealthSource } from './health.js';
 
@@ -46,10 +47,23 @@ function serveMetrics(registry: Registry, res: Res): void {
   );
 }
 
-export function createHttpHandler(options: { health: HealthSource; metrics: Registry }): (req: Req, res: Res) => void {
+export function createHttpHandler(options: {
+  health: HealthSource;
+  metrics: Registry;
+  /** Serves /v3/... and /v3beta/...; returns false for other paths. */
+  gateway?: (req: Req, res: Res) => boolean;
+}): (req: Req, res: Res) => void {
   return (req, res) => {
     corsHeaders(res);
-    const path = pathOf(req);
+    // etcd's access controller answers every preflight itself.
+    if (req.method === 'OPTIONS') {
+      res.statusCode = 200;
+      res.end();
+      return;
+    }
+    const path = preRoute(req, res);
+    if (path === null) return;
+    if (options.gateway?.(req, res) === true) return;
     if (isHealthPath(path)) {
       serveHealthEndpoint(options.health, req, res);
       return;
@@ -59,17 +73,18 @@ export function createHttpHandler(options: { health: HealthSource; metrics: Regi
       serveMetrics(options.metrics, res);
       return;
     }
+    if (path !== '/version') {
+      // Unknown paths are 404 whatever the method.
+      notFound(res);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET');
+      res.setHeader('X-Content-Type-Options', 'nosniff');
       send(res, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n');
       return;
     }
-    switch (path) {
-      case '/version':
-        send(res, 200, 'application/json', JSON.stringify({ etcdserver: etcdApiVersion, etcdcluster: clusterVersion }));
-        return;
-      default:
-        notFound(res);
-    }
+    send(res, 200, 'application/json', JSON.stringify({ etcdserver: etcdApiVersion, etcdcluster: clusterVersion }));
   };
 }
 
