@@ -74,6 +74,8 @@ export const errorTable = {
   InvalidAuthToken: [C.Unauthenticated, 'etcdserver: invalid auth token'],
   InvalidAuthMgmt: [C.InvalidArgument, 'etcdserver: invalid auth management'],
   AuthOldRevision: [C.InvalidArgument, 'etcdserver: revision of auth store is old'],
+  // etcd 3.4 does not map this one to a gRPC error: clients see its internal text with code Unknown.
+  NoPasswordUser: [C.Unknown, 'auth: authentication failed, password was given for no password user'],
 
   NoLeader: [C.Unavailable, 'etcdserver: no leader'],
   NotLeader: [C.FailedPrecondition, 'etcdserver: not leader'],

@@ -18,6 +18,7 @@ import { fromInfo, type Membership } from './membership.js';
 import { MemberInfo } from '../gen/etcdts/internal.js';
 import type { WaitRegistry } from './wait.js';
 import type { LeaseApplier } from './apply/lease-apply.js';
+import type { AuthApplier } from './apply/auth-apply.js';
 
 export interface ApplierOptions {
   readonly store: KvStore;
@@ -38,6 +39,8 @@ export interface ApplierOptions {
   readonly leases: LeaseApplier;
   /** A leader's empty entry was applied (the lessor is promoted when it is the current leader's). */
   readonly onEmptyEntry?: (entry: Entry) => void;
+  /** The auth step: re-checks permissions at apply time and applies the auth store's requests. */
+  readonly auth?: AuthApplier;
 }
 
 function writeDurably(file: string, data: Uint8Array): void {
@@ -126,15 +129,18 @@ export class Applier implements StateMachine {
       // Every member decodes the same bytes; refusing to go on is the only safe answer to a corrupt log.
       throw new Error(`cannot decode raft entry ${e.index}: ${(err as Error).message}`);
     }
-    const outcome = this.#dispatch(req);
+    const outcome = this.#dispatch(req, e.index);
     if (outcome.error) this.#o.waits.fail(req.id, outcome.error);
     else this.#o.waits.trigger(req.id, outcome.value);
   }
 
-  #dispatch(req: RaftRequest): ApplyOutcome {
+  #dispatch(req: RaftRequest, index: number): ApplyOutcome {
     const store = this.#o.store;
     const r = req.request;
     try {
+      this.#o.auth?.gate(req);
+      const authApplied = r && this.#o.auth?.apply(r, index);
+      if (authApplied) return authApplied;
       switch (r?.$case) {
         case 'put':
           return { value: store.applyPut(r.value) };

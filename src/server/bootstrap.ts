@@ -37,6 +37,10 @@ import { openKvStore } from './kv-store-impl.js';
 import { Membership } from './membership.js';
 import { WaitRegistry } from './wait.js';
 import { fetchRemoteCluster, membersHandler } from './join.js';
+import { authService } from '../api/grpc/auth-service.js';
+import { requestContext } from '../base/request-context.js';
+import { AuthApplier } from './apply/auth-apply.js';
+import { wireAuth } from '../auth/wire.js';
 
 export interface RunningMember {
   readonly memberId: bigint;
@@ -159,7 +163,8 @@ function newLessor(o: { electionTicks: number; heartbeatMs: number; log: Logger;
     clock: () => performance.now(),
     log: o.log,
     proposer: {
-      revoke: async (id) => void (await o.server().leaseRevoke({ ID: id })),
+      // Expiry is the server's own act: with auth on it revokes with root's rights (etcd's WithRoot).
+      revoke: (id) => requestContext.run({ deadlineMs: Infinity, internal: true }, async () => void (await o.server().leaseRevoke({ ID: id }))),
       checkpoint: (checkpoints) => o.server().leaseCheckpoint(checkpoints),
     },
   });
@@ -196,7 +201,14 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   watchable = new WatchableStore({ history: store.watchHistory(), log: rootLog.child('mvcc') });
   const membership = new Membership(store, { clusterId: rec.clusterId });
   const waits = new WaitRegistry({ waitersMax: limits.waitersMax });
-  const server = new EtcdServer({
+  let raftNode: RaftNode | null = null;
+  const auth = wireAuth(cfg, {
+    backend: () => store.authBackend(), log: rootLog.child('auth'),
+    applied: () => raftNode?.appliedIndex ?? 0, requestTimeoutMs: 5000 + 2 * cfg.electionMs,
+    propose: (body) => server.proposeAuth(body), waitLinearizable: () => server.reads.waitLinearizable(),
+    header: () => server.header(),
+  });
+  const server = new EtcdServer({ auth: auth.server,
     log, memberId: rec.memberId, store, membership, waits, lessor,
     requestBytesMax: cfg.requestBytesMax, maxTxnOps: cfg.maxTxnOps, electionMs: cfg.electionMs,
     clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck,
@@ -211,7 +223,6 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     preVote: cfg.preVote, checkQuorum: true, readOnlyOption: 'safe', disableProposalForwarding: false,
   });
   if (rec.bootstrapPeers) rawNode.bootstrap(rec.bootstrapPeers);
-  let raftNode: RaftNode | null = null;
   const applier = new Applier({
     store, membership, waits, log, localId: rec.memberId,
     rawNode: () => rawNode,
@@ -224,10 +235,12 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     snapDir: d.snap,
     // Watchers catch up at once from the replaced store's history rather than at the next write.
     onRestored: () => {
+      auth.store.reload();
       watchable?.resync();
       metrics.snapshotReceived.inc({ From: idToHex(raftNode?.lead ?? 0n) });
     },
     leases: new LeaseApplier({ lessor, store }),
+    auth: new AuthApplier({ store: auth.store, tokens: auth.tokens, leases: lessor }),
     // etcd promotes the lessor once the leader has applied everything up to its own first entry.
     onEmptyEntry: (e) => {
       if (raftNode?.isLeader && e.term === raftNode.term) lessor.promote(electionTicks * cfg.heartbeatMs);
@@ -290,7 +303,10 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
         }
       },
       onReadStates: (states) => server.reads.onReadStates(states),
-      onApplied: (index) => server.reads.onApplied(index),
+      onApplied: (index) => {
+        server.reads.onApplied(index);
+        auth.onApplied(index);
+      },
       onFatal: (err) => endMember({ code: 1, reason: String(err) }),
     },
   });
@@ -307,6 +323,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   const watch = watchService({
     store: watchable, header: (rev) => server.header(rev), requestBytesMax: cfg.requestBytesMax,
     progressIntervalMs: progress.intervalMs, log: rootLog.child('v3rpc'),
+    authorizeCreate: (credentials, key, rangeEnd) => auth.server.checkWatch(credentials, key, rangeEnd),
   });
   const httpHandler = createHttpHandler({
     metrics: metrics.registry,
@@ -322,6 +339,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     [
       kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')),
       clusterService(server, rootLog.child('v3rpc')), leaseService(server, rootLog.child('v3rpc')), watch,
+      authService(auth.server, rootLog.child('v3rpc')),
     ],
     {
       urls: cfg.listenClientUrls, requestBytesMax: cfg.requestBytesMax, maxConcurrentStreams: cfg.maxConcurrentStreams,
@@ -347,6 +365,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       watchable?.close();
       await grpc.close(2000);
       lessor.stop();
+      auth.tokens.close();
       raftNode?.stop();
       await transport.close();
       server.stop();

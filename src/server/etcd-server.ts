@@ -56,6 +56,7 @@ import { toPbMember, type Membership } from './membership.js';
 import { ReadIndexCoordinator } from './read-index.js';
 import { ClusterOps } from './cluster-ops.js';
 import { RequestIdGenerator, WaitRegistry } from './wait.js';
+import type { AuthServer } from '../auth/auth-server.js';
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../api/kv-validate.js';
 
 export interface EtcdServerOptions {
@@ -71,6 +72,8 @@ export interface EtcdServerOptions {
   readonly strictReconfigCheck: boolean;
   readonly peerActiveSinceMs?: (id: bigint) => number | null;
   readonly lessor: Lessor;
+  /** Auth checks and request stamping; absent in tests that need no auth. */
+  readonly auth?: AuthServer;
 }
 
 type RequestBody = NonNullable<RaftRequest['request']>;
@@ -147,7 +150,8 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     if (!req.serializable) this.#refuseOnLearner();
     validateRange(req);
     if (!req.serializable) await this.#reads.waitLinearizable();
-    const res = this.#o.store.range(req);
+    const auth = this.#o.auth;
+    const res = auth ? await auth.guardRange(req, () => this.#o.store.range(req)) : this.#o.store.range(req);
     return { ...res, header: this.header(Number(res.header?.revision ?? this.#o.store.rev())) };
   }
 
@@ -168,7 +172,8 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     validateTxn(req, { maxTxnOps: this.#o.maxTxnOps });
     if (isTxnReadOnly(req)) {
       if (!isTxnSerializable(req)) await this.#reads.waitLinearizable();
-      return this.#withHeader(this.#o.store.readTxn(req));
+      const auth = this.#o.auth;
+      return this.#withHeader(auth ? await auth.guardTxn(req, () => this.#o.store.readTxn(req)) : this.#o.store.readTxn(req));
     }
     return this.#withHeader(await this.#propose<TxnResponse>({ $case: 'txn', value: req }));
   }
@@ -206,16 +211,19 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
 
   async defragment(): Promise<DefragmentResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdmin();
     throw new EtcdError('NotCapable');
   }
 
   async hash(): Promise<HashResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdmin();
     throw new EtcdError('NotCapable');
   }
 
   async hashKV(req: HashKVRequest): Promise<HashKVResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdmin();
     const h = await this.#o.store.hashKV(Number(req.revision));
     return { header: this.header(), hash: h.hash, compactRevision: BigInt(h.compactRevision) };
   }
@@ -235,21 +243,25 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
 
   async memberAdd(req: MemberAddRequest): Promise<MemberAddResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdmin(); // etcd: membership changes need the root role
     return this.#cluster().memberAdd(req);
   }
 
   async memberRemove(req: MemberRemoveRequest): Promise<MemberRemoveResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdmin(); // etcd: membership changes need the root role
     return this.#cluster().memberRemove(req);
   }
 
   async memberUpdate(req: MemberUpdateRequest): Promise<MemberUpdateResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdmin(); // etcd: membership changes need the root role
     return this.#cluster().memberUpdate(req);
   }
 
   async memberPromote(req: MemberPromoteRequest): Promise<MemberPromoteResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdmin(); // etcd: membership changes need the root role
     return this.#cluster().memberPromote(req);
   }
 
@@ -354,6 +366,12 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     await lessor.waitPrimary(left);
   }
 
+  /** Proposes an auth store request (the Auth service's writes) and resolves with its apply result. */
+  proposeAuth<T>(body: RequestBody): Promise<T> {
+    this.#refuseOnLearner();
+    return this.#propose<T>(body);
+  }
+
   // ---- server-internal proposals ----
 
   /** Makes this member's name and client URLs known to the cluster (etcd's "publish"). */
@@ -377,8 +395,9 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     // The proposal lives no longer than its client waits: a proposal made after the client gave up could
     // still commit, and a write reported as failed must not appear later.
     const deadlineMs = Math.min(Date.now() + this.#requestTimeoutMs, clientDeadlineMs());
+    const stamp = this.#o.auth ? await this.#o.auth.stamp() : { authUser: '', authRevision: 0n };
     const id = this.#ids.next();
-    const data = RaftRequest.encode({ id, request: body, deadlineUnixMs: BigInt(Math.floor(deadlineMs)) }).finish();
+    const data = RaftRequest.encode({ id, request: body, deadlineUnixMs: BigInt(Math.floor(deadlineMs)), ...stamp }).finish();
     if (data.length > this.#o.requestBytesMax) throw new EtcdError('RequestTooLarge');
     const raft = this.#raftNode();
     // etcd refuses new work while apply lags far behind commit, rather than queue without bound.

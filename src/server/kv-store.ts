@@ -16,6 +16,7 @@ import type {
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import type { HistoryReader } from '../watch/watchable-store.js';
 import type { MemberPersistence } from './membership.js';
+import type { AuthBackend } from '../auth/auth-store.js';
 
 export interface KvStore extends MemberPersistence {
   /** The current revision of the key space. */
@@ -49,6 +50,8 @@ export interface KvStore extends MemberPersistence {
   snapshotToFile(file: string): Promise<void>;
   /** Replaces the backend with a copy received from the leader, and reloads everything from it. */
   restoreFromFile(file: string): Promise<void>;
+  /** The backend's auth buckets, following the backend across snapshot restores. */
+  authBackend(): AuthBackend;
   /** The store's history as watchers catching up read it. */
   watchHistory(): HistoryReader;
   close(): Promise<void>;
