@@ -4,7 +4,7 @@
  * the Auth service's RPCs. Passwords are hashed and checked here, on the libuv threadpool, never on the
  * apply path.
  */
-import { EtcdError } from '../base/errors.js';
+import { EtcdError, type ErrorKind } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
 import { requestContext, type Credentials } from '../base/request-context.js';
 import type {
@@ -42,6 +42,13 @@ export interface AuthenticateApplied {
   readonly token: string;
   readonly revision: number;
 }
+
+const unmappedKinds: Partial<Record<ErrorKind, ErrorKind>> = {
+  PermissionDenied: 'UnmappedAuthPermissionDenied',
+  UserEmpty: 'UnmappedAuthUserEmpty',
+  UserNotFound: 'UnmappedAuthUserNotFound',
+  InvalidAuthToken: 'UnmappedAuthInvalidToken',
+};
 
 /** The number of times Authenticate re-checks a password that went stale while proposing. */
 const authenticateAttemptsMax = 5;
@@ -111,6 +118,16 @@ export class AuthServer {
   /** Admin-only calls (maintenance, membership): the root role. */
   async checkAdmin(): Promise<void> {
     this.#o.store.checkAdmin(await this.authInfo());
+  }
+
+  /** Maintenance calls: the root role, with etcd 3.4's unmapped error texts (its Maintenance service skips the mapping). */
+  async checkAdminUnmapped(): Promise<void> {
+    try {
+      this.#o.store.checkAdmin(await this.authInfo());
+    } catch (err) {
+      const unmapped = err instanceof EtcdError ? unmappedKinds[err.kind] : undefined;
+      throw unmapped ? new EtcdError(unmapped) : err;
+    }
   }
 
   /** A watch on [key, rangeEnd): read permission, checked once at creation. */

@@ -211,19 +211,19 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
 
   async defragment(): Promise<DefragmentResponse> {
     this.#refuseOnLearner();
-    await this.#o.auth?.checkAdmin();
+    await this.#o.auth?.checkAdminUnmapped();
     throw new EtcdError('NotCapable');
   }
 
   async hash(): Promise<HashResponse> {
     this.#refuseOnLearner();
-    await this.#o.auth?.checkAdmin();
+    await this.#o.auth?.checkAdminUnmapped();
     throw new EtcdError('NotCapable');
   }
 
   async hashKV(req: HashKVRequest): Promise<HashKVResponse> {
     this.#refuseOnLearner();
-    await this.#o.auth?.checkAdmin();
+    await this.#o.auth?.checkAdminUnmapped();
     const h = await this.#o.store.hashKV(Number(req.revision));
     return { header: this.header(), hash: h.hash, compactRevision: BigInt(h.compactRevision) };
   }

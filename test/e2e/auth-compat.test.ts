@@ -24,8 +24,8 @@ interface Row {
 }
 
 const row = (line: string, options: Omit<Row, 'line'> = {}): Row => ({ line, ...options });
-const root = '--user root:rootpw';
-const alice = '--user alice:apw';
+const root = '--user=root:rootpw';
+const alice = '--user=alice:apw';
 const denied = /etcdserver: permission denied/;
 
 const setup: Row[] = [
@@ -101,7 +101,10 @@ const asUsers: Row[] = [
   row(`${alice} user add mallory:m --interactive=false`, { err: denied }),
   row(`${alice} auth disable`, { err: denied }),
   row(`${alice} compaction 1`, { ok: /compacted revision 1/ }),
-  row(`${alice} endpoint hashkv`, { err: denied }),
+  row(`${alice} endpoint hashkv`, { err: /auth: permission denied/ }),
+  row('endpoint hashkv', { err: /auth: user name is empty/ }),
+  row(`${alice} endpoint status`, { ok: /, / }),
+  row(`${alice} alarm list`, { ok: /^$/ }),
   row(`${alice} member list`, { ok: /started/ }),
   row(`${alice} txn`, { stdin: 'value("foo") = "x"\n\nput foo y\n\nput zed n\n\n', err: denied }),
   row(`${alice} txn`, { stdin: 'value("zed") = "x"\n\nput foo y\n\n\n', err: denied }),
@@ -112,7 +115,7 @@ const asUsers: Row[] = [
 const leasesAndCleanup: Row[] = [
   row(`${alice} lease grant 600`, { ok: /granted with TTL\(600s\)/, lease: 'L1' }),
   row(`${alice} put foo leased --lease={lease:L1}`, { ok: /OK/ }),
-  row(`${alice} lease timetolive {lease:L1} --keys`, { ok: /attached keys \[foo\]/ }),
+  row(`${alice} lease timetolive {lease:L1} --keys`, { ok: /attached keys\(\[foo\]\)/ }),
   row(`${root} put zed z --lease={lease:L1}`, { ok: /OK/ }),
   row(`${alice} lease revoke {lease:L1}`, { err: denied }),
   row(`${alice} put foo again --lease={lease:L1}`, { err: denied }),
