@@ -156,6 +156,8 @@ export interface MemberOptions {
   /** Extra etcd flags, e.g. ['--max-txn-ops=4']. */
   flags?: readonly string[];
   readyTimeoutMs?: number;
+  /** `name:password` for the readiness check once auth is enabled (etcdctl --user). */
+  readyUser?: string;
 }
 
 /** The caller's environment minus ETCD_* / ETCDCTL_*: etcd reads its flags from ETCD_* variables too. */
@@ -185,6 +187,7 @@ export class Member {
   readonly logPath: string;
   readonly #flags: readonly string[];
   readonly #readyTimeoutMs: number;
+  readyUser: string | undefined;
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #lastExit: ExitInfo | undefined;
@@ -202,6 +205,7 @@ export class Member {
     this.logPath = join(this.dir, 'member.log');
     this.#flags = options.flags ?? [];
     this.#readyTimeoutMs = options.readyTimeoutMs ?? limits.readyTimeoutMs;
+    this.readyUser = options.readyUser;
   }
 
   /** Starts a fresh member and resolves once it serves a linearizable read. */
@@ -262,7 +266,8 @@ export class Member {
     let last: CtlResult | undefined;
     while (Date.now() < deadline) {
       if (this.#child === undefined) throw new Error(`${this.target.label} exited before ready\n${this.logTail()}`);
-      last = await this.etcdctl(['endpoint', 'health', '--dial-timeout=1s', '--command-timeout=1s']);
+      const user = this.readyUser === undefined ? [] : [`--user=${this.readyUser}`];
+      last = await this.etcdctl([...user, 'endpoint', 'health', '--dial-timeout=1s', '--command-timeout=1s']);
       if (last.code === 0) return;
       await Promise.race([this.#exited, new Promise((ok) => setTimeout(ok, limits.pollIntervalMs))]);
     }

@@ -109,8 +109,11 @@ function serveWatch(call: ServerDuplexStream<WatchRequest, Buffer>, o: WatchServ
 
 /** etcd's answer to a create the user may not make: created and canceled at once, with the reason. */
 function deniedResponse(o: WatchServiceOptions, err: EtcdError): Buffer {
-  // etcd names these three errors; anything else is reported as a permission denial.
-  const reason = ['InvalidAuthToken', 'AuthOldRevision', 'UserEmpty'].includes(err.kind) ? err.message : new EtcdError('PermissionDenied').message;
+  // etcd names these three errors; anything else is reported as a permission denial. The reason is the
+  // text of Go's gRPC status error.
+  const named = ['InvalidAuthToken', 'AuthOldRevision', 'UserEmpty'].includes(err.kind) ? err : new EtcdError('PermissionDenied');
+  const codeNames: Record<number, string> = { 3: 'InvalidArgument', 7: 'PermissionDenied', 16: 'Unauthenticated' };
+  const reason = `rpc error: code = ${codeNames[named.grpcCode] ?? 'Unknown'} desc = ${named.message}`;
   return Buffer.from(WatchResponse.encode({
     header: o.header(o.store.history.revision()), watchId: -1n, created: true, canceled: true,
     compactRevision: 0n, cancelReason: reason, fragment: false, events: [],
