@@ -7,9 +7,9 @@
  * Every mutation runs on the apply path, which is synchronous and deterministic: passwords arrive
  * already hashed. Checking a password (bcrypt on the libuv threadpool) is the API member's business.
  */
-import bcrypt from 'bcrypt';
 import { EtcdError } from '../base/errors.js';
 import { Permission, Role, User, type UserAddOptions } from '../gen/etcd/auth/authpb/auth.js';
+import { bcryptCompare, bcryptHash } from './bcrypt-pool.js';
 import { mergePerms, permits, type PermKind, type UnifiedPerms } from './range-perms.js';
 
 export type AuthBucket = 'auth' | 'authUsers' | 'authRoles';
@@ -313,7 +313,7 @@ export class AuthStore {
     if (!user) throw new EtcdError('AuthFailed');
     if (user.options?.noPassword) throw new EtcdError('NoPasswordUser');
     const revision = this.#revision;
-    const ok = await bcrypt.compare(password, user.password.toString('latin1'));
+    const ok = await bcryptCompare(password, user.password.toString('latin1'));
     if (!ok) throw new EtcdError('AuthFailed');
     return revision;
   }
@@ -325,6 +325,5 @@ function hasRootRole(user: User): boolean {
 
 /** bcrypt with etcd's "$2a$" prefix, so a backend written here reads the same in etcd. */
 export async function hashPassword(password: string, cost: number): Promise<Buffer> {
-  const salt = await bcrypt.genSalt(cost, 'a');
-  return Buffer.from(await bcrypt.hash(password, salt), 'latin1');
+  return Buffer.from(await bcryptHash(password, cost), 'latin1');
 }
