@@ -11,73 +11,12 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials, Metadata, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
 import { Member, targetsFromEnv, waitFor, withLogsOnFailure, type Target } from './harness.js';
-import {
-  AuthClient, KVClient, LeaseClient, WatchClient, WatchRequest, type WatchResponse,
-  AuthDisableRequest, AuthEnableRequest, AuthenticateRequest, AuthRoleAddRequest, AuthRoleGetRequest,
-  AuthRoleGrantPermissionRequest, AuthUserAddRequest, AuthUserChangePasswordRequest, AuthUserDeleteRequest,
-  AuthUserGetRequest, AuthUserGrantRoleRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest,
-} from '../../src/gen/etcd/etcdserver/etcdserverpb/rpc.js';
-
-/** Request literals are partial; the codecs need whole messages. */
-const codecs: Record<string, { fromPartial(o: never): unknown }> = {
-  put: PutRequest, range: RangeRequest, deleteRange: DeleteRangeRequest, txn: TxnRequest,
-  authenticate: AuthenticateRequest, userAdd: AuthUserAddRequest, userGrantRole: AuthUserGrantRoleRequest,
-  roleAdd: AuthRoleAddRequest, roleGrantPermission: AuthRoleGrantPermissionRequest, authEnable: AuthEnableRequest,
-  authDisable: AuthDisableRequest, userDelete: AuthUserDeleteRequest, userGet: AuthUserGetRequest,
-  roleGet: AuthRoleGetRequest, userChangePassword: AuthUserChangePasswordRequest,
-};
+import { b, Conn, failure } from './auth-tools.js';
+import { WatchRequest, type WatchResponse } from '../../src/gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { Permission_Type as PermType } from '../../src/gen/etcd/auth/authpb/auth.js';
-
-const deadlineMs = 10_000;
-const b = (s: string): Buffer => Buffer.from(s, 'latin1');
-
-/** One connection with the clients the attacks use; every call may carry a token. */
-class Conn {
-  readonly kv: KVClient;
-  readonly auth: AuthClient;
-  readonly lease: LeaseClient;
-  readonly watch: WatchClient;
-
-  constructor(endpoint: string) {
-    const creds = credentials.createInsecure();
-    this.kv = new KVClient(endpoint, creds);
-    const channelOverride = this.kv.getChannel();
-    this.auth = new AuthClient(endpoint, creds, { channelOverride });
-    this.lease = new LeaseClient(endpoint, creds, { channelOverride });
-    this.watch = new WatchClient(endpoint, creds, { channelOverride });
-  }
-
-  call<Res>(client: object, method: string, req: unknown, token?: string): Promise<Res> {
-    const md = new Metadata();
-    if (token !== undefined) md.set('token', token);
-    const fn = (client as Record<string, (...a: unknown[]) => unknown>)[method];
-    const codec = codecs[method];
-    if (!fn || !codec) throw new Error(`no method ${method}`);
-    const whole = codec.fromPartial(req as never);
-    return new Promise((ok, fail) => {
-      fn.call(client, whole, md, { deadline: Date.now() + deadlineMs }, (err: ServiceError | null, res: Res) => (err ? fail(err) : ok(res)));
-    });
-  }
-
-  close(): void {
-    this.kv.close();
-  }
-}
-
-/** The gRPC failure of a call as "code message", or "ok". */
-async function failure(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    const err = e as ServiceError;
-    return `${err.code} ${err.details}`;
-  }
-}
-
 const PERMISSION_DENIED = '7 etcdserver: permission denied';
 const INVALID_TOKEN = '16 etcdserver: invalid auth token';
 const AUTH_FAILED = '3 etcdserver: authentication failed, invalid user ID or password';
