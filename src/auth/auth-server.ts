@@ -20,6 +20,7 @@ import type {
 import type { RaftRequest } from '../gen/etcdts/internal.js';
 import { hashPassword, rootUser, type AuthInfo, type AuthStore } from './auth-store.js';
 import { checkTxnPermissions } from './txn-perms.js';
+import type { KeyRange } from './range-perms.js';
 import type { TokenProvider } from './tokens.js';
 
 type RequestBody = NonNullable<RaftRequest['request']>;
@@ -108,7 +109,7 @@ export class AuthServer {
   }
 
   guardRange<T>(req: RangeRequest, read: () => T): Promise<T> {
-    return this.guardRead((info) => this.#o.store.checkRange(info, req.key, req.rangeEnd), read);
+    return this.guardRead((info) => this.#o.store.checkRange(info, req), read);
   }
 
   guardTxn<T>(req: TxnRequest, read: () => T): Promise<T> {
@@ -131,9 +132,9 @@ export class AuthServer {
   }
 
   /** A watch on [key, rangeEnd): read permission, checked once at creation. */
-  async checkWatch(credentials: Credentials, key: Buffer, rangeEnd: Buffer): Promise<void> {
+  async checkWatch(credentials: Credentials, range: KeyRange): Promise<void> {
     const info = await this.resolve(credentials);
-    this.#o.store.checkRange(info, key, rangeEnd);
+    this.#o.store.checkRange(info, range);
   }
 
   // ------------------------------------------------------------------------------- the RPCs

@@ -68,7 +68,7 @@ test('user and role management errors are etcd\'s', () => {
   throwsKind(() => store.userRevokeRole('alice', 'nosuch'), 'RoleNotGranted');
   throwsKind(() => store.roleAdd(''), 'RoleEmpty');
   throwsKind(() => store.roleAdd('r'), 'RoleAlreadyExist');
-  throwsKind(() => store.roleRevokePermission('r', k('foo'), none), 'PermissionNotGranted');
+  throwsKind(() => store.roleRevokePermission('r', { key: k('foo'), rangeEnd: none }), 'PermissionNotGranted');
   throwsKind(() => store.roleGet('nosuch'), 'RoleNotFound');
   throwsKind(() => store.authenticateApply('nobody'), 'AuthFailed');
 });
@@ -77,11 +77,11 @@ test('permission checks: empty user, stale revision, unknown user, root, range c
   const { store } = withRootAndAlice();
   const rev = store.revision;
   const alice = { username: 'alice', revision: rev };
-  throwsKind(() => store.checkRange(null, k('foo'), none), 'UserEmpty');
-  throwsKind(() => store.checkRange({ username: 'alice', revision: rev - 1 }, k('foo'), none), 'AuthOldRevision');
-  throwsKind(() => store.checkRange({ username: 'ghost', revision: rev }, k('foo'), none), 'PermissionDenied');
-  store.checkRange({ username: 'root', revision: rev }, k('anything'), k('\0'));
-  store.checkRange(alice, k('foo'), k('fop'));
+  throwsKind(() => store.checkRange(null, { key: k('foo'), rangeEnd: none }), 'UserEmpty');
+  throwsKind(() => store.checkRange({ username: 'alice', revision: rev - 1 }, { key: k('foo'), rangeEnd: none }), 'AuthOldRevision');
+  throwsKind(() => store.checkRange({ username: 'ghost', revision: rev }, { key: k('foo'), rangeEnd: none }), 'PermissionDenied');
+  store.checkRange({ username: 'root', revision: rev }, { key: k('anything'), rangeEnd: k('\0') });
+  store.checkRange(alice, { key: k('foo'), rangeEnd: k('fop') });
   store.checkPut(alice, k('foo/x'));
   throwsKind(() => store.checkPut(alice, k('fop')), 'PermissionDenied');
   throwsKind(() => store.checkAdmin(alice), 'PermissionDenied');
@@ -90,11 +90,11 @@ test('permission checks: empty user, stale revision, unknown user, root, range c
   // Downgrade to read-only: the cached permissions must not survive the change.
   store.roleGrantPermission('r', { permType: Permission_Type.READ, key: k('foo'), rangeEnd: k('fop') });
   const now = { username: 'alice', revision: store.revision };
-  store.checkRange(now, k('foo'), none);
+  store.checkRange(now, { key: k('foo'), rangeEnd: none });
   throwsKind(() => store.checkPut(now, k('foo')), 'PermissionDenied');
   store.roleDelete('r');
   assert.deepEqual(store.userGet('alice'), []);
-  throwsKind(() => store.checkRange({ username: 'alice', revision: store.revision }, k('foo'), none), 'PermissionDenied');
+  throwsKind(() => store.checkRange({ username: 'alice', revision: store.revision }, { key: k('foo'), rangeEnd: none }), 'PermissionDenied');
 });
 
 test('kept in the auth buckets with etcd\'s encodings; a new store over the same buckets sees the same', () => {

@@ -10,7 +10,7 @@
 import { EtcdError } from '../base/errors.js';
 import { Permission, Role, User, type UserAddOptions } from '../gen/etcd/auth/authpb/auth.js';
 import { bcryptCompare, bcryptHash } from './bcrypt-pool.js';
-import { mergePerms, permits, type PermKind, type UnifiedPerms } from './range-perms.js';
+import { mergePerms, permits, type KeyRange, type PermKind, type UnifiedPerms } from './range-perms.js';
 
 export type AuthBucket = 'auth' | 'authUsers' | 'authRoles';
 
@@ -40,6 +40,7 @@ export const rootRole = 'root';
 const enabledKey = Buffer.from('authEnabled');
 const revisionKey = Buffer.from('authRevision');
 
+const noRangeEnd = Buffer.alloc(0);
 const byName = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 export class AuthStore {
@@ -184,10 +185,10 @@ export class AuthStore {
     this.#changed();
   }
 
-  roleRevokePermission(name: string, key: Buffer, rangeEnd: Buffer): void {
+  roleRevokePermission(name: string, range: KeyRange): void {
     const role = this.#roles.get(name);
     if (!role) throw new EtcdError('RoleNotFound');
-    const kept = role.keyPermission.filter((p) => !(p.key.equals(key) && p.rangeEnd.equals(rangeEnd)));
+    const kept = role.keyPermission.filter((p) => !(p.key.equals(range.key) && p.rangeEnd.equals(range.rangeEnd)));
     if (kept.length === role.keyPermission.length) throw new EtcdError('PermissionNotGranted');
     this.#putRole({ ...role, keyPermission: kept });
     this.#changed();
@@ -260,26 +261,26 @@ export class AuthStore {
    * etcd's isOpPermitted: nothing to check with auth off; a request without credentials is refused as
    * "user name is empty"; credentials checked before the last auth change are stale.
    */
-  checkOp(info: AuthInfo | null, kind: PermKind, key: Buffer, rangeEnd: Buffer): void {
+  checkOp(info: AuthInfo | null, op: KeyRange & { readonly kind: PermKind }): void {
     if (!this.#enabled) return;
     if (!info || info.revision === 0) throw new EtcdError('UserEmpty');
     if (info.revision < this.#revision) throw new EtcdError('AuthOldRevision');
     const user = this.#users.get(info.username);
     if (!user) throw new EtcdError('PermissionDenied');
     if (hasRootRole(user)) return;
-    if (!permits(this.#permsOf(info.username, user), kind, key, rangeEnd)) throw new EtcdError('PermissionDenied');
+    if (!permits(this.#permsOf(info.username, user), op)) throw new EtcdError('PermissionDenied');
   }
 
-  checkRange(info: AuthInfo | null, key: Buffer, rangeEnd: Buffer): void {
-    this.checkOp(info, 'read', key, rangeEnd);
+  checkRange(info: AuthInfo | null, range: KeyRange): void {
+    this.checkOp(info, { kind: 'read', key: range.key, rangeEnd: range.rangeEnd });
   }
 
   checkPut(info: AuthInfo | null, key: Buffer): void {
-    this.checkOp(info, 'write', key, Buffer.alloc(0));
+    this.checkOp(info, { kind: 'write', key, rangeEnd: noRangeEnd });
   }
 
-  checkDeleteRange(info: AuthInfo | null, key: Buffer, rangeEnd: Buffer): void {
-    this.checkOp(info, 'write', key, rangeEnd);
+  checkDeleteRange(info: AuthInfo | null, range: KeyRange): void {
+    this.checkOp(info, { kind: 'write', key: range.key, rangeEnd: range.rangeEnd });
   }
 
   /** etcd's IsAdminPermitted: the root role is needed; no revision check. */

@@ -15,42 +15,42 @@ test('single key, range, prefix and from-key permissions', () => {
     perm(Permission_Type.READ, 'pre/', 'pre0'),
     perm(Permission_Type.WRITE, 'zz', fromKey),
   ]);
-  assert.ok(permits(p, 'read', b('foo'), b('')));
-  assert.ok(permits(p, 'write', b('foo'), b('')));
-  assert.ok(!permits(p, 'read', b('foo0'), b('')));
-  assert.ok(!permits(p, 'read', b('fo'), b('')));
+  assert.ok(permits(p, { kind: 'read', key: b('foo'), rangeEnd: b('') }));
+  assert.ok(permits(p, { kind: 'write', key: b('foo'), rangeEnd: b('') }));
+  assert.ok(!permits(p, { kind: 'read', key: b('foo0'), rangeEnd: b('') }));
+  assert.ok(!permits(p, { kind: 'read', key: b('fo'), rangeEnd: b('') }));
   // A one-key permission covers exactly [foo, foo\0).
-  assert.ok(permits(p, 'read', b('foo'), b('foo\0')));
-  assert.ok(!permits(p, 'read', b('foo'), b('foo\0\0')));
-  assert.ok(permits(p, 'read', b('b'), b('')));
-  assert.ok(permits(p, 'read', b('a'), b('c')));
-  assert.ok(!permits(p, 'read', b('a'), b('c\0')));
-  assert.ok(!permits(p, 'write', b('b'), b('')));
-  assert.ok(permits(p, 'read', b('pre/x'), b('')));
-  assert.ok(!permits(p, 'read', b('pre'), b('pre0')), 'a wider prefix is not covered');
-  assert.ok(!permits(p, 'read', b('pre/'), b(fromKey)), 'from-key from inside a prefix is not covered');
-  assert.ok(permits(p, 'write', b('zz'), b(fromKey)));
-  assert.ok(permits(p, 'write', b('zzz'), b('')));
-  assert.ok(!permits(p, 'read', b('zzz'), b('')), 'write only');
-  assert.ok(!permits(p, 'write', b('z'), b(fromKey)));
+  assert.ok(permits(p, { kind: 'read', key: b('foo'), rangeEnd: b('foo\0') }));
+  assert.ok(!permits(p, { kind: 'read', key: b('foo'), rangeEnd: b('foo\0\0') }));
+  assert.ok(permits(p, { kind: 'read', key: b('b'), rangeEnd: b('') }));
+  assert.ok(permits(p, { kind: 'read', key: b('a'), rangeEnd: b('c') }));
+  assert.ok(!permits(p, { kind: 'read', key: b('a'), rangeEnd: b('c\0') }));
+  assert.ok(!permits(p, { kind: 'write', key: b('b'), rangeEnd: b('') }));
+  assert.ok(permits(p, { kind: 'read', key: b('pre/x'), rangeEnd: b('') }));
+  assert.ok(!permits(p, { kind: 'read', key: b('pre'), rangeEnd: b('pre0') }), 'a wider prefix is not covered');
+  assert.ok(!permits(p, { kind: 'read', key: b('pre/'), rangeEnd: b(fromKey) }), 'from-key from inside a prefix is not covered');
+  assert.ok(permits(p, { kind: 'write', key: b('zz'), rangeEnd: b(fromKey) }));
+  assert.ok(permits(p, { kind: 'write', key: b('zzz'), rangeEnd: b('') }));
+  assert.ok(!permits(p, { kind: 'read', key: b('zzz'), rangeEnd: b('') }), 'write only');
+  assert.ok(!permits(p, { kind: 'write', key: b('z'), rangeEnd: b(fromKey) }));
 });
 
 test('touching and overlapping permissions merge; a gap does not', () => {
   const p = mergePerms([perm(Permission_Type.READ, 'a', 'c'), perm(Permission_Type.READ, 'c', 'e'), perm(Permission_Type.READ, 'd', 'g')]);
-  assert.ok(permits(p, 'read', b('a'), b('g')));
+  assert.ok(permits(p, { kind: 'read', key: b('a'), rangeEnd: b('g') }));
   assert.equal(p.read.size, 1);
   const gap = mergePerms([perm(Permission_Type.READ, 'a', 'c'), perm(Permission_Type.READ, 'c\0', 'e')]);
-  assert.ok(!permits(gap, 'read', b('a'), b('e')));
-  assert.ok(!permits(gap, 'read', b('c'), b('')));
+  assert.ok(!permits(gap, { kind: 'read', key: b('a'), rangeEnd: b('e') }));
+  assert.ok(!permits(gap, { kind: 'read', key: b('c'), rangeEnd: b('') }));
   // Single keys next to each other merge too: [c, c\0) + [c\0, e).
   const joined = mergePerms([perm(Permission_Type.READ, 'a', 'c'), perm(Permission_Type.READ, 'c'), perm(Permission_Type.READ, 'c\0', 'e')]);
-  assert.ok(permits(joined, 'read', b('a'), b('e')));
+  assert.ok(permits(joined, { kind: 'read', key: b('a'), rangeEnd: b('e') }));
 });
 
 test('empty and reversed permissions grant nothing', () => {
   const p = mergePerms([perm(Permission_Type.READ, 'c', 'a'), perm(Permission_Type.READ, 'b', 'b')]);
   assert.equal(p.read.size, 0);
-  assert.ok(!permits(p, 'read', b('b'), b('')));
+  assert.ok(!permits(p, { kind: 'read', key: b('b'), rangeEnd: b('') }));
 });
 
 /** The naive model: a request is allowed iff every key it can name is allowed, on a small alphabet. */
@@ -64,7 +64,7 @@ test('property: a range is permitted iff one merged interval covers it (checked 
   fc.assert(fc.property(fc.array(permArb, { maxLength: 5 }), keyArb, fc.oneof(fc.constant(''), fc.constant(fromKey), keyArb), (ps, key, end) => {
     const perms = ps.map((x) => perm(Permission_Type.READ, x.key, x.end));
     const merged = mergePerms(perms);
-    const got = permits(merged, 'read', b(key), b(end));
+    const got = permits(merged, { kind: 'read', key: b(key), rangeEnd: b(end) });
     const req = toInterval(b(key), b(end));
     if (req.end !== null && Buffer.compare(req.end, req.begin) <= 0) return; // empty requests: not modelled
     // Brute force over a fine grid of probe keys: every probe inside the request must be inside some permission,

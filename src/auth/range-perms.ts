@@ -101,9 +101,15 @@ export function mergePerms(perms: readonly Permission[]): UnifiedPerms {
 
 export type PermKind = 'read' | 'write';
 
-/** A request on key (and range_end, etcd's conventions) against a user's merged permissions. */
-export function permits(perms: UnifiedPerms, kind: PermKind, key: Buffer, rangeEnd: Buffer): boolean {
-  const set = kind === 'read' ? perms.read : perms.write;
-  if (rangeEnd.length === 0) return set.containsKey(key);
-  return set.containsRange(toInterval(key, rangeEnd));
+/** A key, or a range with etcd's range_end conventions (requests and compares have this shape). */
+export interface KeyRange {
+  readonly key: Buffer;
+  readonly rangeEnd: Buffer;
+}
+
+/** A request on a key or range against a user's merged permissions. */
+export function permits(perms: UnifiedPerms, op: KeyRange & { readonly kind: PermKind }): boolean {
+  const set = op.kind === 'read' ? perms.read : perms.write;
+  if (op.rangeEnd.length === 0) return set.containsKey(op.key);
+  return set.containsRange(toInterval(op.key, op.rangeEnd));
 }

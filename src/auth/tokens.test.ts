@@ -12,7 +12,7 @@ test('simple tokens: etcd\'s format, TTL from last use, invalidation, disable vo
   t.enable();
   const prefix = t.genTokenPrefix();
   assert.match(prefix, /^[a-zA-Z]{16}$/);
-  const token = t.assignSimple('alice', prefix, 42);
+  const token = t.assignSimple('alice', { prefix: prefix, index: 42 });
   assert.equal(token, `${prefix}.42`);
   assert.deepEqual(await t.info(token, 7), { username: 'alice', revision: 7 });
   now = 900;
@@ -21,12 +21,12 @@ test('simple tokens: etcd\'s format, TTL from last use, invalidation, disable vo
   assert.ok(await t.info(token, 7), 'the TTL counts from the last use');
   now = 2801;
   assert.equal(await t.info(token, 7), null, 'expired');
-  const other = t.assignSimple('bob', t.genTokenPrefix(), 43);
+  const other = t.assignSimple('bob', { prefix: t.genTokenPrefix(), index: 43 });
   assert.equal(await t.info('garbage', 7), null);
   assert.equal(await t.info(`${prefix}.x`, 7), null);
   t.invalidateUser('bob');
   assert.equal(await t.info(other, 7), null);
-  const third = t.assignSimple('carol', t.genTokenPrefix(), 44);
+  const third = t.assignSimple('carol', { prefix: t.genTokenPrefix(), index: 44 });
   t.disable();
   assert.equal(await t.info(third, 7), null);
   t.close();

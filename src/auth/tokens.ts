@@ -23,7 +23,7 @@ export interface TokenProvider {
   /** The random part of a simple token ('' for JWT), chosen by the proposer of Authenticate. */
   genTokenPrefix(): string;
   /** Apply-time half of Authenticate for simple tokens: records and returns the token. */
-  assignSimple(name: string, prefix: string, index: number): string;
+  assignSimple(name: string, at: { prefix: string; index: number }): string;
   /** Proposer-side half for JWT: signs a token for the user at the auth revision. */
   sign(name: string, revision: number): Promise<string>;
   /** The user a token names, or null when it is not (or no longer) valid. */
@@ -86,8 +86,8 @@ export class SimpleTokens implements TokenProvider {
     return s;
   }
 
-  assignSimple(name: string, prefix: string, index: number): string {
-    const token = `${prefix}.${index}`;
+  assignSimple(name: string, at: { prefix: string; index: number }): string {
+    const token = `${at.prefix}.${at.index}`;
     if (!this.#enabled) return token;
     if (this.#tokens.size >= simpleTokensMax) {
       const oldest = this.#tokens.keys().next();

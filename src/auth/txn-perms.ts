@@ -8,7 +8,7 @@ import type { AuthInfo, AuthStore } from './auth-store.js';
 
 export function checkTxnPermissions(store: AuthStore, info: AuthInfo | null, txn: TxnRequest): void {
   if (!store.enabled) return;
-  for (const c of txn.compare) store.checkRange(info, c.key, c.rangeEnd);
+  for (const c of txn.compare) store.checkRange(info, c);
   checkOps(store, info, txn.success);
   checkOps(store, info, txn.failure);
 }
@@ -18,14 +18,14 @@ function checkOps(store: AuthStore, info: AuthInfo | null, ops: readonly Request
     const r = op.request;
     switch (r?.$case) {
       case 'requestRange':
-        store.checkRange(info, r.value.key, r.value.rangeEnd);
+        store.checkRange(info, r.value);
         break;
       case 'requestPut':
         store.checkPut(info, r.value.key);
         break;
       case 'requestDeleteRange':
-        if (r.value.prevKv) store.checkRange(info, r.value.key, r.value.rangeEnd);
-        store.checkDeleteRange(info, r.value.key, r.value.rangeEnd);
+        if (r.value.prevKv) store.checkRange(info, r.value);
+        store.checkDeleteRange(info, r.value);
         break;
       case 'requestTxn':
         checkTxnPermissions(store, info, r.value);

@@ -323,7 +323,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   const watch = watchService({
     store: watchable, header: (rev) => server.header(rev), requestBytesMax: cfg.requestBytesMax,
     progressIntervalMs: progress.intervalMs, log: rootLog.child('v3rpc'),
-    authorizeCreate: (credentials, key, rangeEnd) => auth.server.checkWatch(credentials, key, rangeEnd),
+    authorizeCreate: (credentials, range) => auth.server.checkWatch(credentials, range),
   });
   const httpHandler = createHttpHandler({
     metrics: metrics.registry,

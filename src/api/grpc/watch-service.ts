@@ -42,7 +42,7 @@ export interface WatchServiceOptions {
   readonly progressIntervalMs: number;
   readonly log: Logger;
   /** Read permission on a watch's range, checked at creation (auth); throws the refusing EtcdError. */
-  readonly authorizeCreate?: (credentials: Credentials, key: Buffer, rangeEnd: Buffer) => Promise<void>;
+  readonly authorizeCreate?: (credentials: Credentials, range: { key: Buffer; rangeEnd: Buffer }) => Promise<void>;
 }
 
 export function watchService(options: WatchServiceOptions): ServiceRegistration {
@@ -90,7 +90,7 @@ function serveWatch(call: ServerDuplexStream<WatchRequest, Buffer>, o: WatchServ
     pending = pending.then(async () => {
       if (r?.$case !== 'createRequest') return handle(req);
       try {
-        await authorize(credentials, r.value.key, r.value.rangeEnd);
+        await authorize(credentials, r.value);
       } catch (err) {
         if (!(err instanceof EtcdError)) throw err;
         return void call.write(deniedResponse(o, err));

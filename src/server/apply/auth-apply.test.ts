@@ -73,7 +73,7 @@ test('apply: a permission revoked between proposal and apply refuses the write (
   const put = req({ $case: 'put', value: { key: k('a1'), value: k('v'), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false } }, 'alice', proposedAt);
   applier.gate(put);
   // The role loses its permission before the entry is applied.
-  store.roleRevokePermission('r', k('a'), k('b'));
+  store.roleRevokePermission('r', { key: k('a'), rangeEnd: k('b') });
   refuses(() => applier.gate(put), 'AuthOldRevision');
   // Proposed after the change, with the new revision: denied on the permission itself.
   refuses(() => applier.gate({ ...put, authRevision: BigInt(store.revision) }), 'PermissionDenied');

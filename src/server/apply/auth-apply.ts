@@ -41,11 +41,11 @@ export class AuthApplier {
         store.checkPut(info, r.value.key);
         // A lease already holding keys this user cannot write: the user could not revoke it either.
         this.#checkLeaseKeys(info, r.value.lease);
-        if (r.value.prevKv) store.checkRange(info, r.value.key, Buffer.alloc(0));
+        if (r.value.prevKv) store.checkRange(info, { key: r.value.key, rangeEnd: Buffer.alloc(0) });
         return;
       case 'deleteRange':
-        store.checkDeleteRange(info, r.value.key, r.value.rangeEnd);
-        if (r.value.prevKv) store.checkRange(info, r.value.key, r.value.rangeEnd);
+        store.checkDeleteRange(info, r.value);
+        if (r.value.prevKv) store.checkRange(info, r.value);
         return;
       case 'txn':
         checkTxnPermissions(store, info, r.value);
@@ -101,7 +101,7 @@ export class AuthApplier {
         store.roleGrantPermission(r.value.name, r.value.perm);
         break;
       case 'authRoleRevokePermission':
-        store.roleRevokePermission(r.value.role, r.value.key, r.value.rangeEnd);
+        store.roleRevokePermission(r.value.role, r.value);
         break;
       default:
         return undefined;
@@ -111,7 +111,7 @@ export class AuthApplier {
 
   #authenticate(name: string, prefix: string, index: number): AuthenticateApplied {
     this.#store.authenticateApply(name);
-    const token = this.#tokens.kind === 'simple' ? this.#tokens.assignSimple(name, prefix, index) : '';
+    const token = this.#tokens.kind === 'simple' ? this.#tokens.assignSimple(name, { prefix, index }) : '';
     return { token, revision: this.#store.revision };
   }
 }
