@@ -255,3 +255,14 @@ eachSide('auth survives a restart: still enabled, users, roles and permissions k
   assert.equal(await secretValue(side), 's0');
 });
 
+
+eachSide('a lease expiring under auth still deletes its keys (the server revokes it with root\'s rights)', () => simple, async (side) => {
+  const token = await login(side.conn, 'alice', 'alicepw');
+  const lease = await side.conn.call<{ ID: bigint }>(side.conn.lease, 'leaseGrant', { TTL: 2n }, token);
+  await side.conn.call(side.conn.kv, 'put', { key: b('pub/leased'), value: b('v'), lease: lease.ID }, token);
+  const root = await login(side.conn, 'root', 'rootpw');
+  await waitFor(async () => {
+    const res = await side.conn.call<{ kvs: unknown[] }>(side.conn.kv, 'range', { key: b('pub/leased') }, root);
+    return res.kvs.length === 0;
+  }, { timeoutMs: 20_000, what: 'the leased key to go with its lease' });
+});

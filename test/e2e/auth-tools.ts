@@ -7,7 +7,7 @@ import {
   AuthClient, KVClient, LeaseClient, WatchClient,
   AuthDisableRequest, AuthEnableRequest, AuthenticateRequest, AuthRoleAddRequest, AuthRoleGetRequest,
   AuthRoleGrantPermissionRequest, AuthUserAddRequest, AuthUserChangePasswordRequest, AuthUserDeleteRequest,
-  AuthUserGetRequest, AuthUserGrantRoleRequest, AuthUserRevokeRoleRequest, AuthUserListRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest,
+  AuthUserGetRequest, AuthUserGrantRoleRequest, AuthUserRevokeRoleRequest, AuthUserListRequest, DeleteRangeRequest, LeaseGrantRequest, PutRequest, RangeRequest, TxnRequest,
 } from '../../src/gen/etcd/etcdserver/etcdserverpb/rpc.js';
 
 const deadlineMs = 10_000;
@@ -19,7 +19,7 @@ const codecs: Record<string, { fromPartial(o: never): unknown }> = {
   authenticate: AuthenticateRequest, userAdd: AuthUserAddRequest, userGrantRole: AuthUserGrantRoleRequest,
   roleAdd: AuthRoleAddRequest, roleGrantPermission: AuthRoleGrantPermissionRequest, authEnable: AuthEnableRequest,
   authDisable: AuthDisableRequest, userDelete: AuthUserDeleteRequest, userGet: AuthUserGetRequest,
-  roleGet: AuthRoleGetRequest, userChangePassword: AuthUserChangePasswordRequest, userRevokeRole: AuthUserRevokeRoleRequest, userList: AuthUserListRequest,
+  roleGet: AuthRoleGetRequest, userChangePassword: AuthUserChangePasswordRequest, userRevokeRole: AuthUserRevokeRoleRequest, userList: AuthUserListRequest, leaseGrant: LeaseGrantRequest,
 };
 
 /** One connection with the clients the auth tests use; every call may carry a token. */
