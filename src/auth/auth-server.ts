@@ -8,7 +8,7 @@ import { EtcdError, type ErrorKind } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
 import { requestContext, type Credentials } from '../base/request-context.js';
 import type {
-  AuthDisableResponse, AuthEnableResponse, AuthenticateRequest, AuthenticateResponse, AuthRoleAddRequest,
+  AuthDisableResponse, AuthEnableResponse, AuthStatusResponse, AuthenticateRequest, AuthenticateResponse, AuthRoleAddRequest,
   AuthRoleAddResponse, AuthRoleDeleteRequest, AuthRoleDeleteResponse, AuthRoleGetRequest, AuthRoleGetResponse,
   AuthRoleGrantPermissionRequest, AuthRoleGrantPermissionResponse, AuthRoleListResponse,
   AuthRoleRevokePermissionRequest, AuthRoleRevokePermissionResponse, AuthUserAddRequest, AuthUserAddResponse,
@@ -151,6 +151,13 @@ export class AuthServer {
   async authDisable(): Promise<AuthDisableResponse> {
     await this.#o.propose({ $case: 'authDisable', value: {} });
     return this.#hdr({});
+  }
+
+  /** etcd 3.5's AuthStatus: anyone may ask (a linearizable answer, as etcd's goes through raft). */
+  async authStatus(): Promise<AuthStatusResponse> {
+    await this.authInfo(); // a bad token is refused, as with any etcd proposal
+    await this.#o.waitLinearizable();
+    return this.#hdr({ enabled: this.#o.store.enabled, authRevision: BigInt(this.#o.store.revision) });
   }
 
   /**

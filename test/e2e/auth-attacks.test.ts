@@ -266,3 +266,12 @@ eachSide('a lease expiring under auth still deletes its keys (the server revokes
     return res.kvs.length === 0;
   }, { timeoutMs: 20_000, what: 'the leased key to go with its lease' });
 });
+
+test('AuthStatus (etcd 3.5\'s RPC; ours only: etcd 3.4 does not have it) reports auth on and the revision', async () => {
+  for (const side of simple.filter((s) => s.target.name === 'ours')) {
+    const st = await side.conn.call<{ enabled: boolean; authRevision: bigint }>(side.conn.auth, 'authStatus', {});
+    assert.equal(st.enabled, true);
+    assert.ok(st.authRevision >= 6n, `revision ${st.authRevision}`);
+    assert.equal(await failure(side.conn.call(side.conn.auth, 'authStatus', {}, 'forged.1')), INVALID_TOKEN);
+  }
+});

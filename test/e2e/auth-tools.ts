@@ -5,7 +5,7 @@
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   AuthClient, KVClient, LeaseClient, WatchClient,
-  AuthDisableRequest, AuthEnableRequest, AuthenticateRequest, AuthRoleAddRequest, AuthRoleGetRequest,
+  AuthDisableRequest, AuthEnableRequest, AuthStatusRequest, AuthenticateRequest, AuthRoleAddRequest, AuthRoleGetRequest,
   AuthRoleGrantPermissionRequest, AuthUserAddRequest, AuthUserChangePasswordRequest, AuthUserDeleteRequest,
   AuthUserGetRequest, AuthUserGrantRoleRequest, AuthUserRevokeRoleRequest, AuthUserListRequest, DeleteRangeRequest, LeaseGrantRequest, PutRequest, RangeRequest, TxnRequest,
 } from '../../src/gen/etcd/etcdserver/etcdserverpb/rpc.js';
@@ -18,7 +18,7 @@ const codecs: Record<string, { fromPartial(o: never): unknown }> = {
   put: PutRequest, range: RangeRequest, deleteRange: DeleteRangeRequest, txn: TxnRequest,
   authenticate: AuthenticateRequest, userAdd: AuthUserAddRequest, userGrantRole: AuthUserGrantRoleRequest,
   roleAdd: AuthRoleAddRequest, roleGrantPermission: AuthRoleGrantPermissionRequest, authEnable: AuthEnableRequest,
-  authDisable: AuthDisableRequest, userDelete: AuthUserDeleteRequest, userGet: AuthUserGetRequest,
+  authDisable: AuthDisableRequest, authStatus: AuthStatusRequest, userDelete: AuthUserDeleteRequest, userGet: AuthUserGetRequest,
   roleGet: AuthRoleGetRequest, userChangePassword: AuthUserChangePasswordRequest, userRevokeRole: AuthUserRevokeRoleRequest, userList: AuthUserListRequest, leaseGrant: LeaseGrantRequest,
 };
 

@@ -5,7 +5,7 @@
 import type { Logger } from '../../base/logger.js';
 import {
   AuthService, type AuthServer as AuthServiceServer,
-  type AuthDisableRequest, type AuthDisableResponse, type AuthEnableRequest, type AuthEnableResponse,
+  type AuthDisableRequest, type AuthDisableResponse, type AuthStatusRequest, type AuthStatusResponse, type AuthEnableRequest, type AuthEnableResponse,
   type AuthenticateRequest, type AuthenticateResponse, type AuthRoleAddRequest, type AuthRoleAddResponse,
   type AuthRoleDeleteRequest, type AuthRoleDeleteResponse, type AuthRoleGetRequest, type AuthRoleGetResponse,
   type AuthRoleGrantPermissionRequest, type AuthRoleGrantPermissionResponse, type AuthRoleListRequest,
@@ -21,6 +21,7 @@ import { unary } from './unary.js';
 export interface AuthApi {
   authEnable(request: AuthEnableRequest): Promise<AuthEnableResponse>;
   authDisable(request: AuthDisableRequest): Promise<AuthDisableResponse>;
+  authStatus(request: AuthStatusRequest): Promise<AuthStatusResponse>;
   authenticate(request: AuthenticateRequest): Promise<AuthenticateResponse>;
   userAdd(request: AuthUserAddRequest): Promise<AuthUserAddResponse>;
   userGet(request: AuthUserGetRequest): Promise<AuthUserGetResponse>;
@@ -43,6 +44,7 @@ export function authService(api: AuthApi, log: Logger): ServiceRegistration {
     implementation: {
       authEnable: unary('AuthEnable', log, (r: AuthEnableRequest) => api.authEnable(r)),
       authDisable: unary('AuthDisable', log, (r: AuthDisableRequest) => api.authDisable(r)),
+      authStatus: unary('AuthStatus', log, (r: AuthStatusRequest) => api.authStatus(r)),
       authenticate: unary('Authenticate', log, (r: AuthenticateRequest) => api.authenticate(r)),
       userAdd: unary('UserAdd', log, (r: AuthUserAddRequest) => api.userAdd(r)),
       userGet: unary('UserGet', log, (r: AuthUserGetRequest) => api.userGet(r)),
