@@ -201,18 +201,18 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   watchable = new WatchableStore({ history: store.watchHistory(), log: rootLog.child('mvcc') });
   const membership = new Membership(store, { clusterId: rec.clusterId });
   const waits = new WaitRegistry({ waitersMax: limits.waitersMax });
-  let raftNode: RaftNode | null = null;
   const auth = wireAuth(cfg, {
     backend: () => store.authBackend(), log: rootLog.child('auth'),
     applied: () => raftNode?.appliedIndex ?? 0, requestTimeoutMs: 5000 + 2 * cfg.electionMs,
     propose: (body) => server.proposeAuth(body), waitLinearizable: () => server.reads.waitLinearizable(),
     header: () => server.header(),
   });
-  const server = new EtcdServer({ auth: auth.server,
+  const server = new EtcdServer({
     log, memberId: rec.memberId, store, membership, waits, lessor,
     requestBytesMax: cfg.requestBytesMax, maxTxnOps: cfg.maxTxnOps, electionMs: cfg.electionMs,
     clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck,
     peerActiveSinceMs: (id) => transportRef?.peerStats(id)?.streamingSinceMs ?? null,
+    auth: auth.server,
   });
   const snapshotIndex = rec.snapshot?.metadata.index ?? 0;
   const rawNode = new RawNode({
@@ -223,6 +223,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     preVote: cfg.preVote, checkQuorum: true, readOnlyOption: 'safe', disableProposalForwarding: false,
   });
   if (rec.bootstrapPeers) rawNode.bootstrap(rec.bootstrapPeers);
+  let raftNode: RaftNode | null = null;
   const applier = new Applier({
     store, membership, waits, log, localId: rec.memberId,
     rawNode: () => rawNode,
