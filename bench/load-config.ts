@@ -14,8 +14,8 @@ export const RANGE_SPAN_MAX = 1_000_000;
 /** etcd's default --max-txn-ops. */
 export const TXN_OPS_MAX = 128;
 
-export type LoadOp = 'put' | 'range' | 'txn-put';
-export const LOAD_OPS: readonly LoadOp[] = ['put', 'range', 'txn-put'];
+export type LoadOp = 'put' | 'range' | 'txn-put' | 'authenticate';
+export const LOAD_OPS: readonly LoadOp[] = ['put', 'range', 'txn-put', 'authenticate'];
 
 export interface LoadConfig {
   op: LoadOp;
@@ -38,6 +38,8 @@ export interface LoadConfig {
   /** Load-generator threads; 0 runs the clients on the calling thread. */
   workers: number;
   timeoutSeconds: number;
+  /** "name:password": every connection authenticates once and sends its token ('' for none); the user of `authenticate`. */
+  user: string;
 }
 
 export const LOAD_FLAGS = {
@@ -55,6 +57,7 @@ export const LOAD_FLAGS = {
   'txn-ops': { kind: 'int', default: 1, min: 1, max: TXN_OPS_MAX, help: 'txn-put: keys compared and put per txn' },
   workers: { kind: 'int', default: 1, min: 0, max: WORKERS_MAX, help: 'Load-generator threads (0: main thread)' },
   'timeout-seconds': { kind: 'int', default: 600, min: 1, max: 86_400, help: 'Abort a run after this long' },
+  user: { kind: 'string', default: '', help: 'name:password to authenticate as (etcdctl --user); authenticate: the login' },
 } as const satisfies FlagSpecs;
 
 /** The number of distinct keys keySize bytes can name with our big-endian index encoding. */
@@ -72,6 +75,9 @@ export function validateLoadConfig(cfg: LoadConfig): LoadConfig {
   const needed = cfg.keySpaceSize + (cfg.op === 'range' ? cfg.rangeSpan : 0);
   if (needed > keyCapacity(cfg.keySize)) {
     throw new UsageError(`--key-size ${cfg.keySize} cannot hold --key-space-size ${cfg.keySpaceSize} distinct keys`);
+  }
+  if ((cfg.op === 'authenticate' || cfg.user !== '') && !/^[^:]+:/.test(cfg.user)) {
+    throw new UsageError(`--user: expected name:password, got "${cfg.user}"`);
   }
   if (!/^[^\s:/]+:\d{1,5}$/.test(cfg.endpoint)) {
     throw new UsageError(`--endpoint: expected host:port, got "${cfg.endpoint}"`);
@@ -96,6 +102,7 @@ export function loadConfigFromFlags(op: LoadOp, flags: FlagValues<typeof LOAD_FL
     opsPerTxn: flags['txn-ops'],
     workers: flags.workers,
     timeoutSeconds: flags['timeout-seconds'],
+    user: flags.user,
   });
 }
 

@@ -3,8 +3,9 @@
 // reaches the total. The counter lives in shared memory so that clients on several threads draw from one
 // sequence, as etcd's benchmark clients draw from one channel.
 
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
+  AuthClient,
   Compare_CompareResult,
   Compare_CompareTarget,
   KVClient,
@@ -73,6 +74,47 @@ export async function waitConnected(conns: readonly KVClient[]): Promise<void> {
 
 type Issue = (client: KVClient, n: number) => Promise<string | null>;
 
+/** "name:password" split at the first colon, as etcdctl --user does. */
+function splitUser(user: string): { name: string; password: string } {
+  const at = user.indexOf(':');
+  return { name: user.slice(0, at), password: user.slice(at + 1) };
+}
+
+/** One Auth client per connection (sharing its channel), kept across phases. */
+const authClients = new WeakMap<KVClient, AuthClient>();
+function authClientOf(client: KVClient): AuthClient {
+  let a = authClients.get(client);
+  if (!a) {
+    a = new AuthClient('unused:0', credentials.createInsecure(), { channelOverride: client.getChannel() });
+    authClients.set(client, a);
+  }
+  return a;
+}
+
+/** One token per connection, fetched by its first request (in the warm-up) and kept across phases. */
+const tokens = new WeakMap<KVClient, Promise<Metadata>>();
+function metadataFor(cfg: LoadConfig, client: KVClient): Promise<Metadata> {
+  let md = tokens.get(client);
+  if (!md) {
+    const { name, password } = splitUser(cfg.user);
+    md = new Promise<Metadata>((resolve, reject) => {
+      authClientOf(client).authenticate({ name, password }, (err, res) => {
+        if (err) return reject(err);
+        const m = new Metadata();
+        m.set('token', res.token);
+        return resolve(m);
+      });
+    });
+    tokens.set(client, md);
+  }
+  return md;
+}
+
+function authenticateIssuer(cfg: LoadConfig): Issue {
+  const { name, password } = splitUser(cfg.user);
+  return (client) => new Promise((resolve) => authClientOf(client).authenticate({ name, password }, (err) => resolve(err ? codeName(err) : null)));
+}
+
 function keyFor(cfg: LoadConfig, n: number): number {
   return cfg.sequentialKeys ? n % cfg.keySpaceSize : Math.floor(Math.random() * cfg.keySpaceSize);
 }
@@ -91,7 +133,11 @@ function putIssuer(cfg: LoadConfig, value: Buffer): Issue {
       ignoreValue: false,
       ignoreLease: false,
     };
-    return new Promise((resolve) => client.put(req, (err) => resolve(err ? codeName(err) : null)));
+    if (cfg.user === '') return new Promise((resolve) => client.put(req, (err) => resolve(err ? codeName(err) : null)));
+    return metadataFor(cfg, client).then(
+      (md) => new Promise((resolve) => client.put(req, md, (err) => resolve(err ? codeName(err) : null))),
+      (err: ServiceError) => codeName(err),
+    );
   };
 }
 
@@ -151,6 +197,8 @@ export function makeIssuer(cfg: LoadConfig): Issue {
       return rangeIssuer(cfg);
     case 'txn-put':
       return txnPutIssuer(cfg, value);
+    case 'authenticate':
+      return authenticateIssuer(cfg);
   }
 }
 

@@ -8,8 +8,11 @@ import type { FlagSpecs, FlagValues } from './options.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 
-export type WorkloadName = 'put1' | 'put100' | 'range-l' | 'range-s' | 'txn' | 'mem';
-export const WORKLOAD_NAMES: readonly WorkloadName[] = ['put1', 'put100', 'range-l', 'range-s', 'txn', 'mem'];
+export type WorkloadName = 'put1' | 'put100' | 'range-l' | 'range-s' | 'txn' | 'auth' | 'put100-auth' | 'mem';
+/** The auth workloads come last among the throughput ones: they enable auth on the server. */
+export const WORKLOAD_NAMES: readonly WorkloadName[] = ['put1', 'put100', 'range-l', 'range-s', 'txn', 'auth', 'put100-auth', 'mem'];
+/** The user the auth workloads run as: not root, so every put goes through the permission check. */
+export const BENCH_USER = { name: 'bench', password: 'bench-password' };
 /** Workloads with their own driver (fanout-run.ts): watch fan-out and lease keep-alive. */
 export type ExtraWorkloadName = 'watch1k' | 'watch10k' | 'keepalive' | 'keepalive-follower';
 export const EXTRA_WORKLOAD_NAMES: readonly ExtraWorkloadName[] = ['watch1k', 'watch10k', 'keepalive', 'keepalive-follower'];
@@ -47,6 +50,7 @@ export const RUN_FLAGS = {
   'ready-seconds': { kind: 'int', default: 30, min: 1, max: 600, help: 'Deadline for a server to start serving' },
   'sample-ms': { kind: 'int', default: 200, min: 10, max: 10_000, help: 'RSS sampling interval' },
   'timeout-seconds': { kind: 'int', default: 1_800, min: 1, max: 86_400, help: 'Abort a workload after this long' },
+  'auth-total': { kind: 'int', default: 400, min: 1, max: TOTAL_MAX, help: 'Authenticate requests of the auth workload (bcrypt cost 10 each)' },
   'write-readme': { kind: 'bool', default: false, help: 'Write the tables into bench/README.md' },
   readme: { kind: 'string', default: resolve(REPO_ROOT, 'bench', 'README.md'), help: 'README to update' },
 } as const satisfies FlagSpecs;
@@ -58,6 +62,8 @@ export interface Workload {
   title: string;
   /** Keys that must exist before the timed part (loaded untimed, sequentially), or 0. */
   preloadKeys: number;
+  /** The server needs auth enabled with BENCH_USER first (done once, untimed). */
+  needsAuth?: boolean;
   load(endpoint: string): LoadConfig;
 }
 
@@ -76,6 +82,7 @@ function base(flags: RunFlags, endpoint: string): Omit<LoadConfig, 'op' | 'consi
     opsPerTxn: 1,
     workers: flags.workers,
     timeoutSeconds: flags['timeout-seconds'],
+    user: '',
   };
 }
 
@@ -103,6 +110,19 @@ export function workloadFor(name: WorkloadName, flags: RunFlags): Workload {
     }
     case 'txn':
       return { name, title: `txn compare+put, ${many}`, preloadKeys: 0, load: (ep) => validateLoadConfig({ ...base(flags, ep), op: 'txn-put', consistency: 'l' }) };
+    case 'auth':
+      return {
+        name, title: `authenticate (bcrypt), ${many}`, preloadKeys: 0, needsAuth: true,
+        load: (ep) => validateLoadConfig({
+          ...base(flags, ep), op: 'authenticate', consistency: 'l', total: flags['auth-total'],
+          warmup: Math.min(flags.clients, flags['auth-total']), user: `${BENCH_USER.name}:${BENCH_USER.password}`,
+        }),
+      };
+    case 'put100-auth':
+      return {
+        name, title: `put with auth (token, non-root user), ${many}`, preloadKeys: 0, needsAuth: true,
+        load: (ep) => validateLoadConfig({ ...base(flags, ep), op: 'put', consistency: 'l', user: `${BENCH_USER.name}:${BENCH_USER.password}` }),
+      };
     case 'mem': {
       const keys = flags['mem-keys'];
       const batch = flags['mem-batch'];
@@ -135,5 +155,6 @@ export function commandLine(cfg: LoadConfig): string {
   if (cfg.sequentialKeys) parts.push('--sequential-keys');
   if (cfg.op === 'range') parts.push(`--consistency ${cfg.consistency}`);
   if (cfg.op === 'txn-put' && cfg.opsPerTxn > 1) parts.push(`--txn-ops ${cfg.opsPerTxn}`);
+  if (cfg.user !== '') parts.push(`--user ${cfg.user}`);
   return parts.join(' ');
 }

@@ -74,6 +74,13 @@ export const errorTable = {
   InvalidAuthToken: [C.Unauthenticated, 'etcdserver: invalid auth token'],
   InvalidAuthMgmt: [C.InvalidArgument, 'etcdserver: invalid auth management'],
   AuthOldRevision: [C.InvalidArgument, 'etcdserver: revision of auth store is old'],
+  // etcd 3.4 does not map this one to a gRPC error: clients see its internal text with code Unknown.
+  NoPasswordUser: [C.Unknown, 'auth: authentication failed, password was given for no password user'],
+  // etcd 3.4's Maintenance service returns its auth check's errors unmapped (code Unknown, internal text).
+  UnmappedAuthPermissionDenied: [C.Unknown, 'auth: permission denied'],
+  UnmappedAuthUserEmpty: [C.Unknown, 'auth: user name is empty'],
+  UnmappedAuthUserNotFound: [C.Unknown, 'auth: user not found'],
+  UnmappedAuthInvalidToken: [C.Unknown, 'auth: invalid auth token'],
 
   NoLeader: [C.Unavailable, 'etcdserver: no leader'],
   NotLeader: [C.FailedPrecondition, 'etcdserver: not leader'],

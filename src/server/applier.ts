@@ -18,6 +18,7 @@ import { fromInfo, type Membership } from './membership.js';
 import { MemberInfo } from '../gen/etcdts/internal.js';
 import type { WaitRegistry } from './wait.js';
 import type { LeaseApplier } from './apply/lease-apply.js';
+import type { AuthApplier } from './apply/auth-apply.js';
 
 export interface ApplierOptions {
   readonly store: KvStore;
@@ -42,6 +43,8 @@ export interface ApplierOptions {
   readonly slowApply?: { readonly thresholdMs: number; onSlow(request: string, tookMs: number): void };
   /** Steps of the applier chain before the stores (alarms and quota); each calls next() to go on. */
   readonly stages?: ReadonlyArray<{ apply(req: RaftRequest, next: () => ApplyOutcome): ApplyOutcome }>;
+  /** The auth step: re-checks permissions at apply time and applies the auth store's requests. */
+  readonly auth?: AuthApplier;
 }
 
 function writeDurably(file: string, data: Uint8Array): void {
@@ -133,7 +136,7 @@ export class Applier implements StateMachine {
       throw new Error(`cannot decode raft entry ${e.index}: ${(err as Error).message}`);
     }
     const startMs = performance.now();
-    const outcome = this.#chain(req, 0);
+    const outcome = this.#authorized(req, e.index);
     const tookMs = performance.now() - startMs;
     const slow = this.#o.slowApply;
     if (slow !== undefined && tookMs > slow.thresholdMs) slow.onSlow(req.request?.$case ?? 'empty', tookMs);
@@ -143,6 +146,22 @@ export class Applier implements StateMachine {
     };
     if (outcome.after) void outcome.after.then(settle, settle);
     else settle();
+  }
+
+  /** The chain's first step: auth re-checks the requester's permissions and applies auth requests. */
+  #authorized(req: RaftRequest, index: number): ApplyOutcome {
+    const auth = this.#o.auth;
+    if (auth !== undefined) {
+      try {
+        auth.gate(req);
+        const applied = req.request && auth.apply(req.request, index);
+        if (applied) return applied;
+      } catch (err) {
+        if (err instanceof EtcdError) return { error: err };
+        throw err;
+      }
+    }
+    return this.#chain(req, 0);
   }
 
   #chain(req: RaftRequest, i: number): ApplyOutcome {

@@ -51,6 +51,10 @@ import { resolveTls } from './tls-config.js';
 import { logRejected, peerTlsOf } from '../tls/tls-info.js';
 import type { PeerTls } from '../raftnode/transport/peer-transport.js';
 import { leaseHandler, peerRequests } from './lease-forward.js';
+import { authService } from '../api/grpc/auth-service.js';
+import { requestContext } from '../base/request-context.js';
+import { AuthApplier } from './apply/auth-apply.js';
+import { wireAuth } from '../auth/wire.js';
 
 export interface RunningMember {
   readonly memberId: bigint;
@@ -178,7 +182,8 @@ function newLessor(o: { electionTicks: number; heartbeatMs: number; log: Logger;
     clock: () => performance.now(),
     log: o.log,
     proposer: {
-      revoke: async (id) => void (await o.server().leaseRevoke({ ID: id })),
+      // Expiry is the server's own act: with auth on it revokes with root's rights (etcd's WithRoot).
+      revoke: (id) => requestContext.run({ deadlineMs: Infinity, internal: true }, async () => void (await o.server().leaseRevoke({ ID: id }))),
       checkpoint: (checkpoints) => o.server().leaseCheckpoint(checkpoints),
     },
   });
@@ -224,6 +229,12 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     log: rootLog.child('etcdserver'), localId: rec.memberId, store, quotaBackendBytes: cfg.quotaBackendBytes,
     proposeAlarm: (req): Promise<AlarmResponse> => server.alarm(req),
   });
+  const auth = wireAuth(cfg, {
+    backend: () => store.authBackend(), log: rootLog.child('auth'),
+    applied: () => raftNode?.appliedIndex ?? 0, requestTimeoutMs: 5000 + 2 * cfg.electionMs,
+    propose: (body) => server.proposeAuth(body), waitLinearizable: () => server.reads.waitLinearizable(),
+    header: () => server.header(),
+  });
   const server = new EtcdServer({
     maintenance,
     log, memberId: rec.memberId, store, membership, waits, lessor,
@@ -231,6 +242,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck,
     peerActiveSinceMs: (id) => transportRef?.peerStats(id)?.streamingSinceMs ?? null,
     peerClientTls: peerTls?.clientOptions,
+    auth: auth.server,
   });
   const snapshotIndex = rec.snapshot?.metadata.index ?? 0;
   const rawNode = new RawNode({
@@ -259,11 +271,13 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     // Watchers catch up at once from the replaced store's history rather than at the next write.
     onRestored: () => {
       maintenance.reload();
+      auth.store.reload();
       watchable?.resync();
       metrics.snapshotReceived.inc({ From: idToHex(raftNode?.lead ?? 0n) });
     },
     leases: new LeaseApplier({ lessor, store }),
     stages: [maintenance.applyStage],
+    auth: new AuthApplier({ store: auth.store, tokens: auth.tokens, leases: lessor }),
     // etcd promotes the lessor once the leader has applied everything up to its own first entry.
     onEmptyEntry: (e) => {
       if (raftNode?.isLeader && e.term === raftNode.term) lessor.promote(electionTicks * cfg.heartbeatMs);
@@ -351,7 +365,10 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
         }
       },
       onReadStates: (states) => server.reads.onReadStates(states),
-      onApplied: (index) => server.reads.onApplied(index),
+      onApplied: (index) => {
+        server.reads.onApplied(index);
+        auth.onApplied(index);
+      },
       onFatal: (err) => endMember({ code: 1, reason: String(err) }),
     },
   });
@@ -377,6 +394,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   const watch = watchService({
     store: watchable, header: (rev) => server.header(rev), requestBytesMax: cfg.requestBytesMax,
     progressIntervalMs: progress.intervalMs, log: rootLog.child('v3rpc'),
+    authorizeCreate: (credentials, range) => auth.server.checkWatch(credentials, range),
   });
   metrics.attach(metricSources({ server, store, membership, raft: () => raftNode, memberId: rec.memberId, clusterVersionDecided: () => clusterVersionDecided }));
   const health = healthSource({ server, membership, raft: () => raftNode, memberId: rec.memberId, metrics });
@@ -385,6 +403,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')),
     clusterService(server, rootLog.child('v3rpc')), leaseService(server, rootLog.child('v3rpc')), watch,
     ...concurrencyServices({ kv: server, watches: watchable, header: (rev) => server.header(rev) }, rootLog.child('v3rpc')),
+    authService(auth.server, rootLog.child('v3rpc')),
   ];
   const httpHandler = createHttpHandler({
     gateway: createGateway({ services, receiveBytesMax: cfg.requestBytesMax + grpcOverheadBytes, log: rootLog.child('v3rpc') }),
@@ -430,6 +449,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       lessor.stop();
       compactor?.stop();
       corruptMonitor.stop();
+      auth.tokens.close();
       raftNode?.stop();
       await transport.close();
       server.stop();

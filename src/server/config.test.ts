@@ -122,3 +122,16 @@ test('maintenance flags: quota bytes, auto-compaction (etcd\'s retention parsing
   assert.throws(() => loadConfig(['--auto-compaction-mode', 'daily', '--auto-compaction-retention', '1'], {}), ConfigError);
   assert.equal(loadConfig(['--quota-backend-bytes', '-1'], {}).quotaBackendBytes, -1);
 });
+
+test('auth flags: --auth-token, --bcrypt-cost and --auth-token-ttl are taken and checked', () => {
+  const d = loadConfig([], {});
+  assert.equal(d.authToken, 'simple');
+  assert.equal(d.bcryptCost, 10);
+  assert.equal(d.authTokenTtlSeconds, 300);
+  const c = loadConfig(['--auth-token=jwt,pub-key=a.pem,priv-key=b.pem,sign-method=RS256', '--bcrypt-cost=4', '--auth-token-ttl=2'], {});
+  assert.equal(c.authToken, 'jwt,pub-key=a.pem,priv-key=b.pem,sign-method=RS256');
+  assert.equal(c.bcryptCost, 4);
+  assert.equal(c.authTokenTtlSeconds, 2);
+  assert.throws(() => loadConfig(['--auth-token=magic'], {}), ConfigError);
+  assert.throws(() => loadConfig(['--bcrypt-cost=3'], {}), ConfigError);
+});

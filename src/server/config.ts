@@ -95,9 +95,9 @@ const flagSpecs: Readonly<Record<string, FlagSpec>> = {
   'auto-compaction-mode': f('string', 'periodic'),
   'enable-pprof': f('bool', 'false', false),
   metrics: f('string', 'basic', false),
-  'auth-token': f('string', 'simple', false),
-  'bcrypt-cost': f('uint', '10', false),
-  'auth-token-ttl': f('uint', '300', false),
+  'auth-token': f('string', 'simple'),
+  'bcrypt-cost': f('uint', '10'),
+  'auth-token-ttl': f('uint', '300'),
   'enable-grpc-gateway': f('bool', 'true'),
   'experimental-initial-corrupt-check': f('bool', 'false'),
   'experimental-corrupt-check-time': f('duration', '0s'),
@@ -174,6 +174,11 @@ export interface ServerConfig {
   readonly printVersion: boolean;
   /** Client and peer TLS flags (see tls-config.ts; resolved at start-up). */
   readonly tls: TlsConfig;
+  /** --auth-token as given: "simple" or "jwt,<options>" (the key files are read at start). */
+  readonly authToken: string;
+  readonly bcryptCost: number;
+  /** Simple tokens live this long after their last use. */
+  readonly authTokenTtlSeconds: number;
   /** Which flags were set explicitly, and from where; for the start-up log. */
   readonly sources: ReadonlyMap<string, 'flag' | 'env' | 'config-file'>;
 }
@@ -448,6 +453,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     watchProgressNotifyIntervalMs: num(values, 'experimental-watch-progress-notify-interval'),
     printVersion: bool(values, 'version'),
     tls: tlsFromValues(values),
+    ...authConfig(values),
     sources,
   };
 }
@@ -488,6 +494,16 @@ export function parseAutoCompaction(mode: string, retention: string): AutoCompac
   }
   if (!Number.isSafeInteger(Math.round(amount)) || amount <= 0) return null;
   return mode === 'periodic' ? { mode, retentionMs: amount } : { mode, retentionRevisions: amount };
+}
+
+function authConfig(values: RawValues): Pick<ServerConfig, 'authToken' | 'bcryptCost' | 'authTokenTtlSeconds'> {
+  const authToken = str(values, 'auth-token');
+  const kind = authToken.split(',')[0];
+  if (kind !== 'simple' && kind !== 'jwt') throw new ConfigError(`unknown token type: ${authToken}`);
+  const bcryptCost = num(values, 'bcrypt-cost');
+  // Go's bcrypt accepts costs 4 to 31.
+  if (bcryptCost < 4 || bcryptCost > 31) throw new ConfigError(`invalid bcrypt-cost ${bcryptCost}: must be between 4 and 31`);
+  return { authToken, bcryptCost, authTokenTtlSeconds: num(values, 'auth-token-ttl') };
 }
 
 function validateTimeouts(heartbeatMs: number, electionMs: number): void {

@@ -61,6 +61,7 @@ import { ReadIndexCoordinator } from './read-index.js';
 import { ClusterOps } from './cluster-ops.js';
 import { RequestIdGenerator, WaitRegistry } from './wait.js';
 import type { QuotaRequest } from './maintenance/quota.js';
+import type { AuthServer } from '../auth/auth-server.js';
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../api/kv-validate.js';
 
 export interface EtcdServerOptions {
@@ -80,6 +81,8 @@ export interface EtcdServerOptions {
   readonly lessor: Lessor;
   /** Alarms, quota, defragment and hash; without it (tests) those RPCs are not capable. */
   readonly maintenance?: ServerMaintenance;
+  /** Auth checks and request stamping; absent in tests that need no auth. */
+  readonly auth?: AuthServer;
 }
 
 /** The maintenance side as the server uses it (implemented by src/server/maintenance). */
@@ -175,7 +178,8 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     if (!req.serializable) this.#refuseOnLearner();
     validateRange(req);
     if (!req.serializable) await this.#reads.waitLinearizable();
-    const res = this.#o.store.range(req);
+    const auth = this.#o.auth;
+    const res = auth ? await auth.guardRange(req, () => this.#o.store.range(req)) : this.#o.store.range(req);
     return { ...res, header: this.header(Number(res.header?.revision ?? this.#o.store.rev())) };
   }
 
@@ -198,7 +202,8 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     validateTxn(req, { maxTxnOps: this.#o.maxTxnOps });
     if (isTxnReadOnly(req)) {
       if (!isTxnSerializable(req)) await this.#reads.waitLinearizable();
-      return this.#withHeader(this.#o.store.readTxn(req));
+      const auth = this.#o.auth;
+      return this.#withHeader(auth ? await auth.guardTxn(req, () => this.#o.store.readTxn(req)) : this.#o.store.readTxn(req));
     }
     return this.#withHeader(await this.#propose<TxnResponse>({ $case: 'txn', value: req }));
   }
@@ -238,6 +243,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   /** Local to this member, not replicated (as in etcd); the answer has no header. */
   async defragment(): Promise<DefragmentResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdminUnmapped();
     if (!this.#o.maintenance) throw new EtcdError('NotCapable');
     await this.#o.maintenance.defragment();
     return { header: undefined };
@@ -245,6 +251,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
 
   async hash(): Promise<HashResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdminUnmapped();
     if (!this.#o.maintenance) throw new EtcdError('NotCapable');
     const h = await this.#o.maintenance.hash();
     return { header: this.header(h.revision), hash: h.hash };
@@ -252,6 +259,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
 
   async hashKV(req: HashKVRequest): Promise<HashKVResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdminUnmapped();
     const h = await this.#o.store.hashKV(Number(req.revision));
     return { header: this.header(), hash: h.hash, compactRevision: BigInt(h.compactRevision) };
   }
@@ -259,6 +267,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
   /** A point-in-time copy of the backend for Maintenance.Snapshot (etcd refuses streams on a learner). */
   async snapshot(): Promise<BackendSnapshot> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdminUnmapped();
     return this.#o.store.openSnapshot();
   }
 
@@ -277,21 +286,25 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
 
   async memberAdd(req: MemberAddRequest): Promise<MemberAddResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdmin(); // etcd: membership changes need the root role
     return this.#cluster().memberAdd(req);
   }
 
   async memberRemove(req: MemberRemoveRequest): Promise<MemberRemoveResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdmin(); // etcd: membership changes need the root role
     return this.#cluster().memberRemove(req);
   }
 
   async memberUpdate(req: MemberUpdateRequest): Promise<MemberUpdateResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdmin(); // etcd: membership changes need the root role
     return this.#cluster().memberUpdate(req);
   }
 
   async memberPromote(req: MemberPromoteRequest): Promise<MemberPromoteResponse> {
     this.#refuseOnLearner();
+    await this.#o.auth?.checkAdmin(); // etcd: membership changes need the root role
     return this.#cluster().memberPromote(req);
   }
 
@@ -367,6 +380,12 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     return Math.min(Date.now() + this.#requestTimeoutMs, clientDeadlineMs());
   }
 
+  /** Proposes an auth store request (the Auth service's writes) and resolves with its apply result. */
+  proposeAuth<T>(body: RequestBody): Promise<T> {
+    this.#refuseOnLearner();
+    return this.#propose<T>(body);
+  }
+
   // ---- server-internal proposals ----
 
   /** Makes this member's name and client URLs known to the cluster (etcd's "publish"). */
@@ -390,8 +409,9 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     // The proposal lives no longer than its client waits: a proposal made after the client gave up could
     // still commit, and a write reported as failed must not appear later.
     const deadlineMs = Math.min(Date.now() + this.#requestTimeoutMs, clientDeadlineMs());
+    const stamp = this.#o.auth ? await this.#o.auth.stamp() : { authUser: '', authRevision: 0n };
     const id = this.#ids.next();
-    const data = RaftRequest.encode({ id, request: body, deadlineUnixMs: BigInt(Math.floor(deadlineMs)) }).finish();
+    const data = RaftRequest.encode({ id, request: body, deadlineUnixMs: BigInt(Math.floor(deadlineMs)), ...stamp }).finish();
     if (data.length > this.#o.requestBytesMax) throw new EtcdError('RequestTooLarge');
     const raft = this.#raftNode();
     // etcd refuses new work while apply lags far behind commit, rather than queue without bound.

@@ -27,6 +27,7 @@ import type {
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import type { Event } from '../gen/etcd/mvcc/mvccpb/kv.js';
 import type { KvStore } from './kv-store.js';
+import type { AuthBackend } from '../auth/auth-store.js';
 import { mvccHistory } from '../watch/mvcc-history.js';
 import type { HistoryReader } from '../watch/watchable-store.js';
 
@@ -264,6 +265,15 @@ class ServerKvStore implements KvStore {
 
   watchHistory(): HistoryReader {
     return mvccHistory(() => this.#mvcc);
+  }
+
+  authBackend(): AuthBackend {
+    return {
+      get: (bucket, key) => this.#backend.get(bucket, key),
+      put: (bucket, key, value) => this.#backend.put(bucket, key, value),
+      delete: (bucket, key) => this.#backend.delete(bucket, key),
+      forEach: (bucket, fn) => void this.#backend.forEach(bucket, {}, (k, v) => fn(Buffer.from(k), Buffer.from(v))),
+    };
   }
 
   saveMember(id: bigint, encoded: Uint8Array): void {

@@ -18,6 +18,7 @@ import type { HistoryReader } from '../watch/watchable-store.js';
 import type { MemberPersistence } from './membership.js';
 import type { AlarmRecords } from './maintenance/alarm-store.js';
 import type { BackendSnapshot } from '../storage/backend/backend-snapshot.js';
+import type { AuthBackend } from '../auth/auth-store.js';
 
 export interface KvStore extends MemberPersistence {
   /** The current revision of the key space. */
@@ -61,6 +62,8 @@ export interface KvStore extends MemberPersistence {
   openSnapshot(): Promise<BackendSnapshot>;
   /** Replaces the backend with a copy received from the leader, and reloads everything from it. */
   restoreFromFile(file: string): Promise<void>;
+  /** The backend's auth buckets, following the backend across snapshot restores. */
+  authBackend(): AuthBackend;
   /** The store's history as watchers catching up read it. */
   watchHistory(): HistoryReader;
   close(): Promise<void>;

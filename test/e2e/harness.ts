@@ -162,6 +162,8 @@ export interface MemberOptions {
    * on a second port (httpClientUrl). The TLS flags themselves go in `flags`.
    */
   tls?: { ctlArgs: readonly string[]; alsoHttp?: boolean };
+  /** `name:password` for the readiness check once auth is enabled (etcdctl --user). */
+  readyUser?: string;
 }
 
 /** The caller's environment minus ETCD_* / ETCDCTL_*: etcd reads its flags from ETCD_* variables too. */
@@ -194,6 +196,7 @@ export class Member {
   readonly #tls: MemberOptions['tls'];
   /** The plaintext client port next to an https one (tls.alsoHttp), else 0. */
   readonly httpClientPort: number;
+  readyUser: string | undefined;
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #lastExit: ExitInfo | undefined;
@@ -213,6 +216,7 @@ export class Member {
     this.logPath = join(this.dir, 'member.log');
     this.#flags = options.flags ?? [];
     this.#readyTimeoutMs = options.readyTimeoutMs ?? limits.readyTimeoutMs;
+    this.readyUser = options.readyUser;
   }
 
   /** Starts a fresh member and resolves once it serves a linearizable read. */
@@ -274,7 +278,8 @@ export class Member {
     let last: CtlResult | undefined;
     while (Date.now() < deadline) {
       if (this.#child === undefined) throw new Error(`${this.target.label} exited before ready\n${this.logTail()}`);
-      last = await this.etcdctl([...(this.#tls?.ctlArgs ?? []), 'endpoint', 'health', '--dial-timeout=1s', '--command-timeout=1s']);
+      const user = this.readyUser === undefined ? [] : [`--user=${this.readyUser}`];
+      last = await this.etcdctl([...(this.#tls?.ctlArgs ?? []), ...user, 'endpoint', 'health', '--dial-timeout=1s', '--command-timeout=1s']);
       if (last.code === 0) return;
       await Promise.race([this.#exited, new Promise((ok) => setTimeout(ok, limits.pollIntervalMs))]);
     }

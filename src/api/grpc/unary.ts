@@ -5,7 +5,7 @@
 import { Metadata, status, type ServerUnaryCall, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
 import { EtcdError } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
-import { requestContext } from '../../base/request-context.js';
+import { requestContext, type Credentials } from '../../base/request-context.js';
 
 /** grpc-js gives the client's deadline as a Date, a number (ms) or Infinity. */
 function deadlineOf(call: { getDeadline?: () => Date | number }): number {
@@ -13,6 +13,24 @@ function deadlineOf(call: { getDeadline?: () => Date | number }): number {
   if (d === undefined) return Infinity;
   const ms = d instanceof Date ? d.getTime() : d;
   return Number.isFinite(ms) ? ms : Infinity;
+}
+
+/** The shape of a grpc-js call the credentials are read from (metadata, and TLS as grpc-js reports it). */
+export interface CallWithCredentials {
+  readonly metadata?: { get(key: string): Array<string | Buffer> };
+  getAuthContext?: () => { sslPeerCertificate?: { subject?: { CN?: string | string[] } } } | undefined;
+}
+
+/** etcd reads the token from metadata "token" (or "authorization", as its gateway sends it). */
+export function credentialsOf(call: CallWithCredentials): Credentials {
+  const first = (key: string): string | undefined => {
+    const v = call.metadata?.get(key)[0];
+    return v === undefined ? undefined : String(v);
+  };
+  const token = first('token') ?? first('authorization');
+  const cn = call.getAuthContext?.()?.sslPeerCertificate?.subject?.CN;
+  const commonName = Array.isArray(cn) ? cn[0] : cn;
+  return { ...(token !== undefined ? { token } : {}), ...(commonName ? { commonName } : {}) };
 }
 
 export type UnaryHandler<Req, Res> = (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>;
@@ -33,7 +51,7 @@ export function unary<Req, Res>(
   return (call, callback) => {
     let promise: Promise<Res>;
     try {
-      const context = { deadlineMs: deadlineOf(call) };
+      const context = { deadlineMs: deadlineOf(call), credentials: credentialsOf(call as CallWithCredentials) };
       promise = requestContext.run(context, () => handler(call.request, call));
     } catch (err) {
       callback(toServiceError(err, log, method), null);

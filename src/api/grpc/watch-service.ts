@@ -6,9 +6,11 @@
  * call objects can carry it.
  */
 import { Metadata, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import type { EtcdError } from '../../base/errors.js';
+import { EtcdError } from '../../base/errors.js';
+import type { Credentials } from '../../base/request-context.js';
+import { credentialsOf, type CallWithCredentials } from './unary.js';
 import type { Logger } from '../../base/logger.js';
-import { WatchRequest, type ResponseHeader } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
+import { WatchRequest, WatchResponse, type ResponseHeader } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { WatchStream, type ResponseSink } from '../../watch/watch-stream.js';
 import type { WatchableStore } from '../../watch/watchable-store.js';
 import type { ServiceRegistration } from './services.js';
@@ -39,6 +41,8 @@ export interface WatchServiceOptions {
   readonly requestBytesMax: number;
   readonly progressIntervalMs: number;
   readonly log: Logger;
+  /** Read permission on a watch's range, checked at creation (auth); throws the refusing EtcdError. */
+  readonly authorizeCreate?: (credentials: Credentials, range: { key: Buffer; rangeEnd: Buffer }) => Promise<void>;
 }
 
 export function watchService(options: WatchServiceOptions): ServiceRegistration {
@@ -63,7 +67,11 @@ function serveWatch(call: ServerDuplexStream<WatchRequest, Buffer>, o: WatchServ
     fragmentBytesMax: o.requestBytesMax + grpcOverheadBytes,
     progressIntervalMs: o.progressIntervalMs,
   });
-  call.on('data', (req: WatchRequest) => {
+  const authorize = o.authorizeCreate;
+  // With auth, a create waits for its check; later requests queue behind it so the stream keeps its order.
+  let pending: Promise<void> = Promise.resolve();
+  const credentials = authorize ? credentialsOf(call as unknown as CallWithCredentials) : {};
+  const handle = (req: WatchRequest): void => {
     const r = req.requestUnion;
     switch (r?.$case) {
       case 'createRequest':
@@ -75,6 +83,21 @@ function serveWatch(call: ServerDuplexStream<WatchRequest, Buffer>, o: WatchServ
       default:
         return undefined; // etcd ignores requests it does not know
     }
+  };
+  call.on('data', (req: WatchRequest) => {
+    if (!authorize) return handle(req);
+    const r = req.requestUnion;
+    pending = pending.then(async () => {
+      if (r?.$case !== 'createRequest') return handle(req);
+      try {
+        await authorize(credentials, r.value);
+      } catch (err) {
+        if (!(err instanceof EtcdError)) throw err;
+        return void call.write(deniedResponse(o, err));
+      }
+      return handle(req);
+    }).catch((err: unknown) => o.log.error('watch request failed', { error: String(err) }));
+    return undefined;
   });
   call.on('drain', () => stream.onDrain());
   // A client that half-closes still receives events until it goes away, as with etcd.
@@ -82,4 +105,17 @@ function serveWatch(call: ServerDuplexStream<WatchRequest, Buffer>, o: WatchServ
   call.on('error', () => stream.close());
   call.on('cancelled', () => stream.close());
   call.on('close', () => stream.close());
+}
+
+/** etcd's answer to a create the user may not make: created and canceled at once, with the reason. */
+function deniedResponse(o: WatchServiceOptions, err: EtcdError): Buffer {
+  // etcd names these three errors; anything else is reported as a permission denial. The reason is the
+  // text of Go's gRPC status error.
+  const named = ['InvalidAuthToken', 'AuthOldRevision', 'UserEmpty'].includes(err.kind) ? err : new EtcdError('PermissionDenied');
+  const codeNames: Record<number, string> = { 3: 'InvalidArgument', 7: 'PermissionDenied', 16: 'Unauthenticated' };
+  const reason = `rpc error: code = ${codeNames[named.grpcCode] ?? 'Unknown'} desc = ${named.message}`;
+  return Buffer.from(WatchResponse.encode({
+    header: o.header(o.store.history.revision()), watchId: -1n, created: true, canceled: true,
+    compactRevision: 0n, cancelReason: reason, fragment: false, events: [],
+  }).finish());
 }

@@ -6,8 +6,18 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { UserAddOptions } from "../etcd/auth/authpb/auth.js";
 import {
   AlarmRequest,
+  AuthDisableRequest,
+  AuthEnableRequest,
+  AuthRoleAddRequest,
+  AuthRoleDeleteRequest,
+  AuthRoleGrantPermissionRequest,
+  AuthRoleRevokePermissionRequest,
+  AuthUserDeleteRequest,
+  AuthUserGrantRoleRequest,
+  AuthUserRevokeRoleRequest,
   CompactionRequest,
   DeleteRangeRequest,
   LeaseCheckpointRequest,
@@ -39,7 +49,27 @@ export interface RaftRequest {
     | //
     /** The leader's record of leases' remaining TTLs, so a new leader neither renews nor shortens them. */
     { $case: "leaseCheckpoint"; value: LeaseCheckpointRequest }
+    | //
+    /** Auth (20-39). Passwords arrive hashed: bcrypt runs on the proposing member, never on apply. */
+    { $case: "authEnable"; value: AuthEnableRequest }
+    | { $case: "authDisable"; value: AuthDisableRequest }
+    | { $case: "authenticate"; value: InternalAuthenticate }
+    | { $case: "authUserAdd"; value: AuthUserAddHashed }
+    | { $case: "authUserDelete"; value: AuthUserDeleteRequest }
+    | { $case: "authUserChangePassword"; value: AuthUserChangePasswordHashed }
+    | { $case: "authUserGrantRole"; value: AuthUserGrantRoleRequest }
+    | { $case: "authUserRevokeRole"; value: AuthUserRevokeRoleRequest }
+    | { $case: "authRoleAdd"; value: AuthRoleAddRequest }
+    | { $case: "authRoleDelete"; value: AuthRoleDeleteRequest }
+    | { $case: "authRoleGrantPermission"; value: AuthRoleGrantPermissionRequest }
+    | { $case: "authRoleRevokePermission"; value: AuthRoleRevokePermissionRequest }
     | undefined;
+  /**
+   * Who proposed this request and at which auth store revision (etcd's RequestHeader.username and
+   * auth_revision): apply re-checks permissions, so a grant revoked before apply takes effect.
+   */
+  authUser: string;
+  authRevision: bigint;
   /**
    * When the proposer's client stops waiting (wall clock, ms). A leader drops a forwarded proposal that
    * arrives later (held up by a partition, say), so a write reported as timed out does not appear later.
@@ -81,8 +111,29 @@ export interface LeaseRecord {
   RemainingTTL: bigint;
 }
 
+/**
+ * etcd's InternalAuthenticateRequest: the password was checked by the proposer; the simple token's
+ * random part is chosen there too (the apply step appends the entry index).
+ */
+export interface InternalAuthenticate {
+  name: string;
+  simpleToken: string;
+}
+
+export interface AuthUserAddHashed {
+  name: string;
+  /** bcrypt hash; empty with options.no_password. */
+  hashedPassword: Buffer;
+  options: UserAddOptions | undefined;
+}
+
+export interface AuthUserChangePasswordHashed {
+  name: string;
+  hashedPassword: Buffer;
+}
+
 function createBaseRaftRequest(): RaftRequest {
-  return { id: 0n, request: undefined, deadlineUnixMs: 0n };
+  return { id: 0n, request: undefined, authUser: "", authRevision: 0n, deadlineUnixMs: 0n };
 }
 
 export const RaftRequest: MessageFns<RaftRequest> = {
@@ -124,6 +175,51 @@ export const RaftRequest: MessageFns<RaftRequest> = {
       case "leaseCheckpoint":
         LeaseCheckpointRequest.encode(message.request.value, writer.uint32(90).fork()).join();
         break;
+      case "authEnable":
+        AuthEnableRequest.encode(message.request.value, writer.uint32(178).fork()).join();
+        break;
+      case "authDisable":
+        AuthDisableRequest.encode(message.request.value, writer.uint32(186).fork()).join();
+        break;
+      case "authenticate":
+        InternalAuthenticate.encode(message.request.value, writer.uint32(194).fork()).join();
+        break;
+      case "authUserAdd":
+        AuthUserAddHashed.encode(message.request.value, writer.uint32(202).fork()).join();
+        break;
+      case "authUserDelete":
+        AuthUserDeleteRequest.encode(message.request.value, writer.uint32(210).fork()).join();
+        break;
+      case "authUserChangePassword":
+        AuthUserChangePasswordHashed.encode(message.request.value, writer.uint32(218).fork()).join();
+        break;
+      case "authUserGrantRole":
+        AuthUserGrantRoleRequest.encode(message.request.value, writer.uint32(226).fork()).join();
+        break;
+      case "authUserRevokeRole":
+        AuthUserRevokeRoleRequest.encode(message.request.value, writer.uint32(234).fork()).join();
+        break;
+      case "authRoleAdd":
+        AuthRoleAddRequest.encode(message.request.value, writer.uint32(242).fork()).join();
+        break;
+      case "authRoleDelete":
+        AuthRoleDeleteRequest.encode(message.request.value, writer.uint32(250).fork()).join();
+        break;
+      case "authRoleGrantPermission":
+        AuthRoleGrantPermissionRequest.encode(message.request.value, writer.uint32(258).fork()).join();
+        break;
+      case "authRoleRevokePermission":
+        AuthRoleRevokePermissionRequest.encode(message.request.value, writer.uint32(266).fork()).join();
+        break;
+    }
+    if (message.authUser !== "") {
+      writer.uint32(162).string(message.authUser);
+    }
+    if (message.authRevision !== 0n) {
+      if (BigInt.asUintN(64, message.authRevision) !== message.authRevision) {
+        throw new globalThis.Error("value provided for field message.authRevision of type uint64 too large");
+      }
+      writer.uint32(168).uint64(message.authRevision);
     }
     if (message.deadlineUnixMs !== 0n) {
       if (BigInt.asIntN(64, message.deadlineUnixMs) !== message.deadlineUnixMs) {
@@ -238,6 +334,133 @@ export const RaftRequest: MessageFns<RaftRequest> = {
             };
             continue;
           }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.request = { $case: "authEnable", value: AuthEnableRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.request = { $case: "authDisable", value: AuthDisableRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.request = { $case: "authenticate", value: InternalAuthenticate.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.request = { $case: "authUserAdd", value: AuthUserAddHashed.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.request = { $case: "authUserDelete", value: AuthUserDeleteRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.request = {
+              $case: "authUserChangePassword",
+              value: AuthUserChangePasswordHashed.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.request = {
+              $case: "authUserGrantRole",
+              value: AuthUserGrantRoleRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 29: {
+            if (tag !== 234) {
+              break;
+            }
+
+            message.request = {
+              $case: "authUserRevokeRole",
+              value: AuthUserRevokeRoleRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.request = { $case: "authRoleAdd", value: AuthRoleAddRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+
+            message.request = { $case: "authRoleDelete", value: AuthRoleDeleteRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 32: {
+            if (tag !== 258) {
+              break;
+            }
+
+            message.request = {
+              $case: "authRoleGrantPermission",
+              value: AuthRoleGrantPermissionRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 33: {
+            if (tag !== 266) {
+              break;
+            }
+
+            message.request = {
+              $case: "authRoleRevokePermission",
+              value: AuthRoleRevokePermissionRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.authUser = reader.string();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.authRevision = reader.uint64() as bigint;
+            continue;
+          }
           case 12: {
             if (tag !== 96) {
               break;
@@ -293,7 +516,81 @@ export const RaftRequest: MessageFns<RaftRequest> = {
         ? { $case: "leaseCheckpoint", value: LeaseCheckpointRequest.fromJSON(object.leaseCheckpoint) }
         : isSet(object.lease_checkpoint)
         ? { $case: "leaseCheckpoint", value: LeaseCheckpointRequest.fromJSON(object.lease_checkpoint) }
+        : isSet(object.authEnable)
+        ? { $case: "authEnable", value: AuthEnableRequest.fromJSON(object.authEnable) }
+        : isSet(object.auth_enable)
+        ? { $case: "authEnable", value: AuthEnableRequest.fromJSON(object.auth_enable) }
+        : isSet(object.authDisable)
+        ? { $case: "authDisable", value: AuthDisableRequest.fromJSON(object.authDisable) }
+        : isSet(object.auth_disable)
+        ? { $case: "authDisable", value: AuthDisableRequest.fromJSON(object.auth_disable) }
+        : isSet(object.authenticate)
+        ? { $case: "authenticate", value: InternalAuthenticate.fromJSON(object.authenticate) }
+        : isSet(object.authUserAdd)
+        ? { $case: "authUserAdd", value: AuthUserAddHashed.fromJSON(object.authUserAdd) }
+        : isSet(object.auth_user_add)
+        ? { $case: "authUserAdd", value: AuthUserAddHashed.fromJSON(object.auth_user_add) }
+        : isSet(object.authUserDelete)
+        ? { $case: "authUserDelete", value: AuthUserDeleteRequest.fromJSON(object.authUserDelete) }
+        : isSet(object.auth_user_delete)
+        ? { $case: "authUserDelete", value: AuthUserDeleteRequest.fromJSON(object.auth_user_delete) }
+        : isSet(object.authUserChangePassword)
+        ? {
+          $case: "authUserChangePassword",
+          value: AuthUserChangePasswordHashed.fromJSON(object.authUserChangePassword),
+        }
+        : isSet(object.auth_user_change_password)
+        ? {
+          $case: "authUserChangePassword",
+          value: AuthUserChangePasswordHashed.fromJSON(object.auth_user_change_password),
+        }
+        : isSet(object.authUserGrantRole)
+        ? { $case: "authUserGrantRole", value: AuthUserGrantRoleRequest.fromJSON(object.authUserGrantRole) }
+        : isSet(object.auth_user_grant_role)
+        ? { $case: "authUserGrantRole", value: AuthUserGrantRoleRequest.fromJSON(object.auth_user_grant_role) }
+        : isSet(object.authUserRevokeRole)
+        ? { $case: "authUserRevokeRole", value: AuthUserRevokeRoleRequest.fromJSON(object.authUserRevokeRole) }
+        : isSet(object.auth_user_revoke_role)
+        ? { $case: "authUserRevokeRole", value: AuthUserRevokeRoleRequest.fromJSON(object.auth_user_revoke_role) }
+        : isSet(object.authRoleAdd)
+        ? { $case: "authRoleAdd", value: AuthRoleAddRequest.fromJSON(object.authRoleAdd) }
+        : isSet(object.auth_role_add)
+        ? { $case: "authRoleAdd", value: AuthRoleAddRequest.fromJSON(object.auth_role_add) }
+        : isSet(object.authRoleDelete)
+        ? { $case: "authRoleDelete", value: AuthRoleDeleteRequest.fromJSON(object.authRoleDelete) }
+        : isSet(object.auth_role_delete)
+        ? { $case: "authRoleDelete", value: AuthRoleDeleteRequest.fromJSON(object.auth_role_delete) }
+        : isSet(object.authRoleGrantPermission)
+        ? {
+          $case: "authRoleGrantPermission",
+          value: AuthRoleGrantPermissionRequest.fromJSON(object.authRoleGrantPermission),
+        }
+        : isSet(object.auth_role_grant_permission)
+        ? {
+          $case: "authRoleGrantPermission",
+          value: AuthRoleGrantPermissionRequest.fromJSON(object.auth_role_grant_permission),
+        }
+        : isSet(object.authRoleRevokePermission)
+        ? {
+          $case: "authRoleRevokePermission",
+          value: AuthRoleRevokePermissionRequest.fromJSON(object.authRoleRevokePermission),
+        }
+        : isSet(object.auth_role_revoke_permission)
+        ? {
+          $case: "authRoleRevokePermission",
+          value: AuthRoleRevokePermissionRequest.fromJSON(object.auth_role_revoke_permission),
+        }
         : undefined,
+      authUser: isSet(object.authUser)
+        ? globalThis.String(object.authUser)
+        : isSet(object.auth_user)
+        ? globalThis.String(object.auth_user)
+        : "",
+      authRevision: isSet(object.authRevision)
+        ? BigInt(object.authRevision)
+        : isSet(object.auth_revision)
+        ? BigInt(object.auth_revision)
+        : 0n,
       deadlineUnixMs: isSet(object.deadlineUnixMs)
         ? BigInt(object.deadlineUnixMs)
         : isSet(object.deadline_unix_ms)
@@ -327,6 +624,36 @@ export const RaftRequest: MessageFns<RaftRequest> = {
       obj.clusterVersion = ClusterVersion.toJSON(message.request.value);
     } else if (message.request?.$case === "leaseCheckpoint") {
       obj.leaseCheckpoint = LeaseCheckpointRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "authEnable") {
+      obj.authEnable = AuthEnableRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "authDisable") {
+      obj.authDisable = AuthDisableRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "authenticate") {
+      obj.authenticate = InternalAuthenticate.toJSON(message.request.value);
+    } else if (message.request?.$case === "authUserAdd") {
+      obj.authUserAdd = AuthUserAddHashed.toJSON(message.request.value);
+    } else if (message.request?.$case === "authUserDelete") {
+      obj.authUserDelete = AuthUserDeleteRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "authUserChangePassword") {
+      obj.authUserChangePassword = AuthUserChangePasswordHashed.toJSON(message.request.value);
+    } else if (message.request?.$case === "authUserGrantRole") {
+      obj.authUserGrantRole = AuthUserGrantRoleRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "authUserRevokeRole") {
+      obj.authUserRevokeRole = AuthUserRevokeRoleRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "authRoleAdd") {
+      obj.authRoleAdd = AuthRoleAddRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "authRoleDelete") {
+      obj.authRoleDelete = AuthRoleDeleteRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "authRoleGrantPermission") {
+      obj.authRoleGrantPermission = AuthRoleGrantPermissionRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "authRoleRevokePermission") {
+      obj.authRoleRevokePermission = AuthRoleRevokePermissionRequest.toJSON(message.request.value);
+    }
+    if (message.authUser !== "") {
+      obj.authUser = message.authUser;
+    }
+    if (message.authRevision !== 0n) {
+      obj.authRevision = message.authRevision.toString();
     }
     if (message.deadlineUnixMs !== 0n) {
       obj.deadlineUnixMs = message.deadlineUnixMs.toString();
@@ -404,7 +731,98 @@ export const RaftRequest: MessageFns<RaftRequest> = {
         }
         break;
       }
+      case "authEnable": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "authEnable", value: AuthEnableRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "authDisable": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "authDisable", value: AuthDisableRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "authenticate": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "authenticate", value: InternalAuthenticate.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "authUserAdd": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "authUserAdd", value: AuthUserAddHashed.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "authUserDelete": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "authUserDelete", value: AuthUserDeleteRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "authUserChangePassword": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = {
+            $case: "authUserChangePassword",
+            value: AuthUserChangePasswordHashed.fromPartial(object.request.value),
+          };
+        }
+        break;
+      }
+      case "authUserGrantRole": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = {
+            $case: "authUserGrantRole",
+            value: AuthUserGrantRoleRequest.fromPartial(object.request.value),
+          };
+        }
+        break;
+      }
+      case "authUserRevokeRole": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = {
+            $case: "authUserRevokeRole",
+            value: AuthUserRevokeRoleRequest.fromPartial(object.request.value),
+          };
+        }
+        break;
+      }
+      case "authRoleAdd": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "authRoleAdd", value: AuthRoleAddRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "authRoleDelete": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "authRoleDelete", value: AuthRoleDeleteRequest.fromPartial(object.request.value) };
+        }
+        break;
+      }
+      case "authRoleGrantPermission": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = {
+            $case: "authRoleGrantPermission",
+            value: AuthRoleGrantPermissionRequest.fromPartial(object.request.value),
+          };
+        }
+        break;
+      }
+      case "authRoleRevokePermission": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = {
+            $case: "authRoleRevokePermission",
+            value: AuthRoleRevokePermissionRequest.fromPartial(object.request.value),
+          };
+        }
+        break;
+      }
     }
+    message.authUser = object.authUser ?? "";
+    message.authRevision = (object.authRevision !== undefined && object.authRevision !== null)
+      ? BigInt(object.authRevision)
+      : 0n;
     message.deadlineUnixMs = (object.deadlineUnixMs !== undefined && object.deadlineUnixMs !== null)
       ? BigInt(object.deadlineUnixMs)
       : 0n;
@@ -873,6 +1291,299 @@ export const LeaseRecord: MessageFns<LeaseRecord> = {
     return message;
   },
 };
+
+function createBaseInternalAuthenticate(): InternalAuthenticate {
+  return { name: "", simpleToken: "" };
+}
+
+export const InternalAuthenticate: MessageFns<InternalAuthenticate> = {
+  encode(message: InternalAuthenticate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.simpleToken !== "") {
+      writer.uint32(18).string(message.simpleToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InternalAuthenticate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInternalAuthenticate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.simpleToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InternalAuthenticate {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      simpleToken: isSet(object.simpleToken)
+        ? globalThis.String(object.simpleToken)
+        : isSet(object.simple_token)
+        ? globalThis.String(object.simple_token)
+        : "",
+    };
+  },
+
+  toJSON(message: InternalAuthenticate): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.simpleToken !== "") {
+      obj.simpleToken = message.simpleToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InternalAuthenticate>, I>>(base?: I): InternalAuthenticate {
+    return InternalAuthenticate.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InternalAuthenticate>, I>>(object: I): InternalAuthenticate {
+    const message = createBaseInternalAuthenticate();
+    message.name = object.name ?? "";
+    message.simpleToken = object.simpleToken ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthUserAddHashed(): AuthUserAddHashed {
+  return { name: "", hashedPassword: Buffer.alloc(0), options: undefined };
+}
+
+export const AuthUserAddHashed: MessageFns<AuthUserAddHashed> = {
+  encode(message: AuthUserAddHashed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.hashedPassword.length !== 0) {
+      writer.uint32(18).bytes(message.hashedPassword);
+    }
+    if (message.options !== undefined) {
+      UserAddOptions.encode(message.options, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserAddHashed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserAddHashed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hashedPassword = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.options = UserAddOptions.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthUserAddHashed {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      hashedPassword: isSet(object.hashedPassword)
+        ? Buffer.from(bytesFromBase64(object.hashedPassword))
+        : isSet(object.hashed_password)
+        ? Buffer.from(bytesFromBase64(object.hashed_password))
+        : Buffer.alloc(0),
+      options: isSet(object.options) ? UserAddOptions.fromJSON(object.options) : undefined,
+    };
+  },
+
+  toJSON(message: AuthUserAddHashed): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.hashedPassword.length !== 0) {
+      obj.hashedPassword = base64FromBytes(message.hashedPassword);
+    }
+    if (message.options !== undefined) {
+      obj.options = UserAddOptions.toJSON(message.options);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthUserAddHashed>, I>>(base?: I): AuthUserAddHashed {
+    return AuthUserAddHashed.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthUserAddHashed>, I>>(object: I): AuthUserAddHashed {
+    const message = createBaseAuthUserAddHashed();
+    message.name = object.name ?? "";
+    message.hashedPassword = object.hashedPassword ?? Buffer.alloc(0);
+    message.options = (object.options !== undefined && object.options !== null)
+      ? UserAddOptions.fromPartial(object.options)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthUserChangePasswordHashed(): AuthUserChangePasswordHashed {
+  return { name: "", hashedPassword: Buffer.alloc(0) };
+}
+
+export const AuthUserChangePasswordHashed: MessageFns<AuthUserChangePasswordHashed> = {
+  encode(message: AuthUserChangePasswordHashed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.hashedPassword.length !== 0) {
+      writer.uint32(18).bytes(message.hashedPassword);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserChangePasswordHashed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserChangePasswordHashed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hashedPassword = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthUserChangePasswordHashed {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      hashedPassword: isSet(object.hashedPassword)
+        ? Buffer.from(bytesFromBase64(object.hashedPassword))
+        : isSet(object.hashed_password)
+        ? Buffer.from(bytesFromBase64(object.hashed_password))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: AuthUserChangePasswordHashed): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.hashedPassword.length !== 0) {
+      obj.hashedPassword = base64FromBytes(message.hashedPassword);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthUserChangePasswordHashed>, I>>(base?: I): AuthUserChangePasswordHashed {
+    return AuthUserChangePasswordHashed.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthUserChangePasswordHashed>, I>>(object: I): AuthUserChangePasswordHashed {
+    const message = createBaseAuthUserChangePasswordHashed();
+    message.name = object.name ?? "";
+    message.hashedPassword = object.hashedPassword ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 

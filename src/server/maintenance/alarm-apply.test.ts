@@ -28,7 +28,7 @@ const put = (key: string, value: string): PutRequest => ({
   key: Buffer.from(key), value: Buffer.from(value), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false,
 });
 const txn = (ops: TxnRequest['success']): TxnRequest => ({ compare: [], success: ops, failure: [] });
-const req = (request: RaftRequest['request']): RaftRequest => ({ id: 1n, request, deadlineUnixMs: 0n });
+const req = (request: RaftRequest['request']): RaftRequest => ({ id: 1n, request, deadlineUnixMs: 0n, authUser: '', authRevision: 0n });
 
 test('alarm store: activate is idempotent, persisted as etcd\'s encoded AlarmMember, reloaded, deactivated', () => {
   const records = memoryRecords();

@@ -671,6 +671,9 @@ export interface AuthEnableRequest {
 export interface AuthDisableRequest {
 }
 
+export interface AuthStatusRequest {
+}
+
 export interface AuthenticateRequest {
   name: string;
   password: string;
@@ -740,6 +743,13 @@ export interface AuthEnableResponse {
 
 export interface AuthDisableResponse {
   header: ResponseHeader | undefined;
+}
+
+export interface AuthStatusResponse {
+  header: ResponseHeader | undefined;
+  enabled: boolean;
+  /** authRevision is the current revision of auth store */
+  authRevision: bigint;
 }
 
 export interface AuthenticateResponse {
@@ -7114,6 +7124,58 @@ export const AuthDisableRequest: MessageFns<AuthDisableRequest> = {
   },
 };
 
+function createBaseAuthStatusRequest(): AuthStatusRequest {
+  return {};
+}
+
+export const AuthStatusRequest: MessageFns<AuthStatusRequest> = {
+  encode(_: AuthStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): AuthStatusRequest {
+    return {};
+  },
+
+  toJSON(_: AuthStatusRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthStatusRequest>, I>>(base?: I): AuthStatusRequest {
+    return AuthStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthStatusRequest>, I>>(_: I): AuthStatusRequest {
+    const message = createBaseAuthStatusRequest();
+    return message;
+  },
+};
+
 function createBaseAuthenticateRequest(): AuthenticateRequest {
   return { name: "", password: "" };
 }
@@ -8328,6 +8390,114 @@ export const AuthDisableResponse: MessageFns<AuthDisableResponse> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? ResponseHeader.fromPartial(object.header)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthStatusResponse(): AuthStatusResponse {
+  return { header: undefined, enabled: false, authRevision: 0n };
+}
+
+export const AuthStatusResponse: MessageFns<AuthStatusResponse> = {
+  encode(message: AuthStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.enabled !== false) {
+      writer.uint32(16).bool(message.enabled);
+    }
+    if (message.authRevision !== 0n) {
+      if (BigInt.asUintN(64, message.authRevision) !== message.authRevision) {
+        throw new globalThis.Error("value provided for field message.authRevision of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.authRevision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthStatusResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthStatusResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.enabled = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.authRevision = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthStatusResponse {
+    return {
+      header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
+      enabled: isSet(object.enabled) ? globalThis.Boolean(object.enabled) : false,
+      authRevision: isSet(object.authRevision) ? BigInt(object.authRevision) : 0n,
+    };
+  },
+
+  toJSON(message: AuthStatusResponse): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = ResponseHeader.toJSON(message.header);
+    }
+    if (message.enabled !== false) {
+      obj.enabled = message.enabled;
+    }
+    if (message.authRevision !== 0n) {
+      obj.authRevision = message.authRevision.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthStatusResponse>, I>>(base?: I): AuthStatusResponse {
+    return AuthStatusResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthStatusResponse>, I>>(object: I): AuthStatusResponse {
+    const message = createBaseAuthStatusResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.enabled = object.enabled ?? false;
+    message.authRevision = (object.authRevision !== undefined && object.authRevision !== null)
+      ? BigInt(object.authRevision)
+      : 0n;
     return message;
   },
 };
@@ -10042,6 +10212,16 @@ export const AuthService = {
     responseSerialize: (value: AuthDisableResponse): Buffer => Buffer.from(AuthDisableResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AuthDisableResponse => AuthDisableResponse.decode(value),
   },
+  /** From etcd 3.5 (same name, messages and field numbers): whether auth is on and the auth revision. */
+  authStatus: {
+    path: "/etcdserverpb.Auth/AuthStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthStatusRequest): Buffer => Buffer.from(AuthStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthStatusRequest => AuthStatusRequest.decode(value),
+    responseSerialize: (value: AuthStatusResponse): Buffer => Buffer.from(AuthStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthStatusResponse => AuthStatusResponse.decode(value),
+  },
   authenticate: {
     path: "/etcdserverpb.Auth/Authenticate" as const,
     requestStream: false as const,
@@ -10194,6 +10374,8 @@ export const AuthService = {
 export interface AuthServer extends UntypedServiceImplementation {
   authEnable: handleUnaryCall<AuthEnableRequest, AuthEnableResponse>;
   authDisable: handleUnaryCall<AuthDisableRequest, AuthDisableResponse>;
+  /** From etcd 3.5 (same name, messages and field numbers): whether auth is on and the auth revision. */
+  authStatus: handleUnaryCall<AuthStatusRequest, AuthStatusResponse>;
   authenticate: handleUnaryCall<AuthenticateRequest, AuthenticateResponse>;
   userAdd: handleUnaryCall<AuthUserAddRequest, AuthUserAddResponse>;
   userGet: handleUnaryCall<AuthUserGetRequest, AuthUserGetResponse>;
@@ -10240,6 +10422,22 @@ export interface AuthClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AuthDisableResponse) => void,
+  ): ClientUnaryCall;
+  /** From etcd 3.5 (same name, messages and field numbers): whether auth is on and the auth revision. */
+  authStatus(
+    request: AuthStatusRequest,
+    callback: (error: ServiceError | null, response: AuthStatusResponse) => void,
+  ): ClientUnaryCall;
+  authStatus(
+    request: AuthStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthStatusResponse) => void,
+  ): ClientUnaryCall;
+  authStatus(
+    request: AuthStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthStatusResponse) => void,
   ): ClientUnaryCall;
   authenticate(
     request: AuthenticateRequest,
