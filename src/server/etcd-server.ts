@@ -57,6 +57,8 @@ import { ReadIndexCoordinator } from './read-index.js';
 import { ClusterOps } from './cluster-ops.js';
 import { RequestIdGenerator, WaitRegistry } from './wait.js';
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from '../api/kv-validate.js';
+import type { StreamedMessage } from '../api/h2/streamed-message.js';
+import { defaultStreamBytesMin } from './apply/range-stream.js';
 
 export interface EtcdServerOptions {
   readonly log: Logger;
@@ -149,6 +151,19 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
     if (!req.serializable) await this.#reads.waitLinearizable();
     const res = this.#o.store.range(req);
     return { ...res, header: this.header(Number(res.header?.revision ?? this.#o.store.rev())) };
+  }
+
+  /**
+   * range() for transports that can write a StreamedMessage: a response of streamBytesMin or more is
+   * streamed with bounded memory instead of built whole (range-stream.ts). Same checks, same ReadIndex.
+   */
+  async rangeStreamed(req: RangeRequest): Promise<RangeResponse | StreamedMessage> {
+    const store = this.#o.store;
+    if (store.rangeForWire === undefined) return this.range(req);
+    if (!req.serializable) this.#refuseOnLearner();
+    validateRange(req);
+    if (!req.serializable) await this.#reads.waitLinearizable();
+    return store.rangeForWire(req, { header: (rev) => this.header(rev), streamBytesMin: defaultStreamBytesMin });
   }
 
   async put(req: PutRequest): Promise<PutResponse> {

@@ -9,6 +9,9 @@ import type { Logger } from '../base/logger.js';
 import { Backend } from '../storage/backend/backend.js';
 import { KvStore as MvccStore, type LeaseAttachments } from '../mvcc/kv-store.js';
 import { KvApplier, type LeaseChecker } from './apply/kv-apply.js';
+import { planRange } from './apply/range-plan.js';
+import { rangeResponseOf } from './apply/range-stream.js';
+import type { StreamedMessage } from '../api/h2/streamed-message.js';
 import type { LeaseRecords } from '../lease/lessor.js';
 import type {
   CompactionRequest,
@@ -19,6 +22,7 @@ import type {
   PutResponse,
   RangeRequest,
   RangeResponse,
+  ResponseHeader,
   TxnRequest,
   TxnResponse,
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
@@ -131,6 +135,19 @@ class ServerKvStore implements KvStore {
   range(req: RangeRequest): RangeResponse {
     this.#readable();
     return this.#applier.range(req);
+  }
+  async rangeForWire(
+    req: RangeRequest,
+    opts: { header: (revision: number) => ResponseHeader; streamBytesMin: number },
+  ): Promise<RangeResponse | StreamedMessage> {
+    this.#readable();
+    const mvcc = this.#mvcc;
+    const plan = planRange(mvcc, req);
+    if (plan === undefined) {
+      const res = this.#applier.range(req);
+      return { ...res, header: opts.header(Number(res.header?.revision ?? mvcc.revision)) };
+    }
+    return rangeResponseOf(mvcc, plan, { header: opts.header(plan.revision), streamBytesMin: opts.streamBytesMin });
   }
   readTxn(req: TxnRequest): TxnResponse {
     this.#readable();

@@ -15,6 +15,7 @@ import {
 import { GrpcCode } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
 import type { CallListener, CallStatus, GrpcCall } from './grpc-call.js';
+import { isStreamedMessage } from './streamed-message.js';
 
 /** The part of a generated grpc-js method definition we use (ts-proto's shape). */
 export interface MethodDefinitionLike {
@@ -121,11 +122,20 @@ class CallContext {
     }
   }
 
+  /** A streamed response failed half-way (its stream was reset): a bug or a store closing under it. */
+  #streamFailed(err: unknown): void {
+    this.method.log.warn('streamed response failed', { method: this.method.path, error: String((err as Error)?.stack ?? err) });
+  }
+
   /** The unary/client-streaming callback: a response or an error, at most once. */
   responder(): sendUnaryData<unknown> {
     return (err, value, trailer) => {
       if (err !== null && err !== undefined) {
         this.sendStatus(errorToStatus(err, trailer));
+        return;
+      }
+      if (isStreamedMessage(value)) {
+        this.core.sendStreamedUnaryResponse(value, { trailers: trailer?.toHttp2Headers(), onError: (e) => this.#streamFailed(e) });
         return;
       }
       const bytes = this.serialize(value);
@@ -151,6 +161,8 @@ class UnaryCall extends EventEmitter implements CallListener {
   readonly #ctx: CallContext;
   request: unknown = undefined;
   cancelled = false;
+  /** The handler may answer with a StreamedMessage (streamed-message.ts), which grpc-js could not write. */
+  readonly streamedResponses = true;
   #received = false;
 
   constructor(ctx: CallContext) {
