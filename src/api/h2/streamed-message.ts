@@ -18,6 +18,8 @@ export interface StreamedMessage {
   next(): Buffer | undefined;
   /** Releases what the message holds (a pinned revision); called once, whether or not it was written whole. */
   close(): void;
+  /** HTTP/2 is done with a chunk next() returned: its memory may serve a later chunk. */
+  recycle?(chunk: Buffer): void;
 }
 
 /** etcd's server sends messages of at most math.MaxInt32 bytes (grpc.MaxSendMsgSize in v3rpc). */
@@ -71,7 +73,10 @@ export function writeStreamedMessage(stream: ServerHttp2Stream, message: Streame
         }
         written += chunk.length;
         assert(written <= message.byteLength, () => `streamed message overran its length ${message.byteLength}`);
-        if (!stream.write(chunk)) return;
+        const ok = stream.write(chunk, (err) => {
+          if (!closed && !err) message.recycle?.(chunk);
+        });
+        if (!ok) return;
       }
     } catch (err) {
       fail(err);

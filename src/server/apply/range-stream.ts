@@ -36,6 +36,7 @@ export interface RangeStreamOptions {
 export const defaultStreamBytesMin = 1024 * 1024;
 const defaultChunkBytes = 256 * 1024;
 const defaultSliceMs = 5;
+const freeChunksMax = 4;
 const tagHeader = 0x0a;
 const tagKv = 0x12;
 const tagMore = 0x18;
@@ -157,6 +158,8 @@ export class RangeResponseStream implements StreamedMessage {
   #emitted = 0;
   #done = false;
   #closed = false;
+  /** Chunks HTTP/2 gave back, reused so a long stream allocates a handful of chunks, not one per chunk. */
+  #free: Buffer[] = [];
 
   constructor(source: RecordSource, plan: RangePlan, parts: StreamParts) {
     assert(parts.chunkBytes >= 64, 'chunkBytes must leave room for the framing');
@@ -169,7 +172,7 @@ export class RangeResponseStream implements StreamedMessage {
   next(): Buffer | undefined {
     assert(!this.#closed, 'next() on a closed range stream');
     if (this.#done) return undefined;
-    const chunk = Buffer.allocUnsafe(this.#parts.chunkBytes);
+    const chunk = this.#free.pop() ?? Buffer.allocUnsafe(this.#parts.chunkBytes);
     let pos = 0;
     if (this.#next < 0) {
       pos = this.#parts.lead.copy(chunk, 0);
@@ -202,8 +205,15 @@ export class RangeResponseStream implements StreamedMessage {
     return out.subarray(0, pos);
   }
 
+  recycle(chunk: Buffer): void {
+    const size = this.#parts.chunkBytes;
+    if (this.#closed || this.#free.length >= freeChunksMax || chunk.byteOffset !== 0 || chunk.buffer.byteLength !== size) return;
+    this.#free.push(Buffer.from(chunk.buffer, 0, size));
+  }
+
   close(): void {
     if (this.#closed) return;
+    this.#free = [];
     this.#closed = true;
     this.#parts.release();
   }

@@ -175,7 +175,10 @@ export class Backend {
         if (f !== undefined) return f.value ?? undefined;
       }
     }
-    return this.#dbs[bucket].getBinaryFast(key);
+    // lmdb-js answers with its shared read buffer, only `length` set to the value's: a real view of that
+    // length keeps copy() and set() (which go by byteLength) within the value.
+    const v = this.#dbs[bucket].getBinaryFast(key);
+    return v === undefined ? undefined : v.subarray(0, v.length);
   }
 
   /** Writes into the current batch; the buffers are kept by reference, so callers must not reuse them. */
