@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { encodeKey, keyCapacity, LOAD_FLAGS, loadConfigFromFlags } from './load-config.js';
 import { shareFor } from './load-engine.js';
 import { parseFlags, UsageError } from './options.js';
-import { RUN_FLAGS, WORKLOAD_NAMES, workloadFor } from './workloads.js';
+import { OTHER_WORKLOADS, RUN_FLAGS, WORKLOAD_NAMES, workloadFor } from './workloads.js';
 
 test('etcd benchmark-style flags: defaults, --name value, --name=value, bare booleans', () => {
   const { flags, positional } = parseFlags(
@@ -40,7 +40,7 @@ test('the runner selects workloads and targets by list and enum', () => {
   assert.deepEqual(flags.only, ['put1', 'range-s']);
   assert.equal(flags['target-only'], 'etcd');
   assert.equal(flags['write-readme'], true);
-  assert.deepEqual(parseFlags([], RUN_FLAGS).flags.only, [...WORKLOAD_NAMES]);
+  assert.deepEqual(parseFlags([], RUN_FLAGS).flags.only, [...WORKLOAD_NAMES, ...OTHER_WORKLOADS]);
 });
 
 test('load configs are checked as a whole: conns <= clients, keys fit in key-size', () => {

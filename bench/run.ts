@@ -11,6 +11,7 @@ import { parseFlags, usage, UsageError } from './options.js';
 import { readCpuUs, readMemory, RssSampler, type MemoryStatus } from './proc-stats.js';
 import { cpuTable, machineFacts, mainTable, memoryTable, replaceResults, TARGETS, type Measure, type Row, type Target } from './report.js';
 import { startServer, type RunningServer } from './server-process.js';
+import { bigRangeTable, runBigRange, type BigRangeMeasure } from './big-range.js';
 import { commandLine, preloadConfig, REPO_ROOT, RUN_FLAGS, WORKLOAD_NAMES, workloadFor, type RunFlags, type WorkloadName } from './workloads.js';
 
 const SETTLE_POLL_MS = 500;
@@ -219,6 +220,32 @@ function renderReport(flags: RunFlags, rows: Row[], facts: string[], argv: strin
   ].join('\n');
 }
 
+/** bigrange: each server fresh, loaded, then one Range over every key (bench/big-range.ts). */
+async function collectBigRange(flags: RunFlags, targets: Target[]): Promise<string> {
+  const cfg = {
+    keys: flags['bigrange-keys'], valSize: flags['bigrange-val-size'], batch: flags['bigrange-batch'],
+    inflight: flags['bigrange-inflight'], sampleMs: Math.min(flags['sample-ms'], 50),
+  };
+  const results: Array<[string, BigRangeMeasure]> = [];
+  for (const t of targets) {
+    const server = await start(t, flags, ' (bigrange)');
+    try {
+      const m = await runBigRange(server, cfg, (line) => log(`[${t}] bigrange: ${line}`));
+      log(`[${t}] bigrange: ${(m.responseBytes / 2 ** 20).toFixed(0)} MiB in ${m.rangeSeconds.toFixed(1)} s, RSS ${(m.before.rssBytes / 2 ** 20).toFixed(0)} -> peak ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+      results.push([t, m]);
+    } finally {
+      await server.stop();
+    }
+  }
+  return [
+    `Big range: ${cfg.keys} keys of ${cfg.valSize} B loaded (${cfg.batch} puts per txn, ${cfg.inflight} in flight), then one Range over all of them, ` +
+      `read by a client that drops the data as it arrives; RSS from /proc/<pid>/status sampled every ${cfg.sampleMs} ms during the Range ` +
+      '(RSS includes the mapped database pages the read touches; anon RSS is the process\'s own memory):',
+    '',
+    bigRangeTable(results),
+  ].join('\n');
+}
+
 async function main(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, RUN_FLAGS);
   if (parsed.help || parsed.positional.length > 0) {
@@ -240,7 +267,9 @@ async function main(argv: string[]): Promise<number> {
     facts.push('calibration run: both columns are the same etcd binary, so the spread of the ratios around 1.00 is this machine\'s noise');
   }
   const rows = await collect(flags, names, targets);
-  const report = renderReport(flags, rows, facts, argv);
+  const bigRange = flags.only.includes('bigrange') ? await collectBigRange(flags, targets) : undefined;
+  const main = rows.length > 0 ? renderReport(flags, rows, facts, argv) : facts.map((f) => `- ${f}`).join('\n');
+  const report = main + (bigRange === undefined ? '' : `\n\n${bigRange}`);
   process.stdout.write(`${report}\n`);
   if (flags['write-readme']) {
     const path = flags.readme;

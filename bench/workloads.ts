@@ -13,8 +13,12 @@ export const WORKLOAD_NAMES: readonly WorkloadName[] = ['put1', 'put100', 'range
 /** Puts per txn while loading the memory workload; etcd refuses more than 128 ops per txn by default. */
 export const MEM_BATCH_MAX = 128;
 
+/** Workloads outside the load generator's table, each with a table of its own (bench/big-range.ts). */
+export const OTHER_WORKLOADS = ['bigrange'] as const;
+const ALL_WORKLOADS: readonly string[] = [...WORKLOAD_NAMES, ...OTHER_WORKLOADS];
+
 export const RUN_FLAGS = {
-  only: { kind: 'list', default: WORKLOAD_NAMES, values: WORKLOAD_NAMES, help: 'Workloads to run, comma-separated' },
+  only: { kind: 'list', default: ALL_WORKLOADS, values: ALL_WORKLOADS, help: 'Workloads to run, comma-separated' },
   'target-only': { kind: 'enum', default: 'both', values: ['both', 'etcd', 'ours'], help: 'Run one server only' },
   'etcd-bin': { kind: 'string', default: '/usr/bin/etcd', help: 'Reference server binary' },
   'ours-bin': { kind: 'string', default: resolve(REPO_ROOT, 'bin', 'etcd-ts'), help: 'Our server binary (etcd here compares etcd with itself)' },
@@ -28,6 +32,10 @@ export const RUN_FLAGS = {
   'range-keys': { kind: 'int', default: 10_000, min: 1, max: TOTAL_MAX, help: 'Keys loaded before the range workloads' },
   'mem-keys': { kind: 'int', default: 1_000_000, min: 1, max: TOTAL_MAX, help: 'Keys loaded by the memory workload' },
   'mem-batch': { kind: 'int', default: 1, min: 1, max: MEM_BATCH_MAX, help: 'Puts per request while loading mem (>1: txns)' },
+  'bigrange-keys': { kind: 'int', default: 1_048_576, min: 1, max: TOTAL_MAX, help: 'Keys loaded by bigrange, then read by one Range' },
+  'bigrange-val-size': { kind: 'int', default: 1024, min: 0, max: VAL_SIZE_MAX, help: 'Value size of bigrange (default: 1 GiB in all)' },
+  'bigrange-batch': { kind: 'int', default: MEM_BATCH_MAX, min: 1, max: MEM_BATCH_MAX, help: 'Puts per txn while loading bigrange' },
+  'bigrange-inflight': { kind: 'int', default: 8, min: 1, max: 256, help: 'Txns in flight while loading bigrange' },
   'settle-seconds': { kind: 'int', default: 30, min: 0, max: 3_600, help: 'Longest wait for RSS to settle after mem' },
   workers: { kind: 'int', default: 1, min: 0, max: WORKERS_MAX, help: 'Load-generator threads (0: main thread)' },
   rounds: { kind: 'int', default: 1, min: 1, max: 20, help: 'Repeat the comparison, alternating order; report medians' },
