@@ -111,9 +111,7 @@ export async function rangeResponseOf(
 ): Promise<RangeResponse | StreamedMessage> {
   const release = source.pinRevision(plan.atRev);
   try {
-    const lead = leadOf(opts.header);
-    const tail = trailerOf(plan);
-    let total = lead.length + tail.length;
+    let kvBytes = 0;
     let kept: Buffer[] | undefined = [];
     const sliceMs = opts.sliceMs ?? defaultSliceMs;
     let sliceEnd = performance.now() + sliceMs;
@@ -123,8 +121,8 @@ export async function rangeResponseOf(
         sliceEnd = performance.now() + sliceMs;
       }
       const record = source.peekRecord(plan.revs[i]!, plan.revs[i + 1]!);
-      total += fieldSize(kvSize(record, plan.keysOnly));
-      if (kept !== undefined && total < opts.streamBytesMin) kept.push(Buffer.from(record));
+      kvBytes += fieldSize(kvSize(record, plan.keysOnly));
+      if (kept !== undefined && kvBytes < opts.streamBytesMin) kept.push(Buffer.from(record));
       else kept = undefined;
     }
     if (kept !== undefined) {
@@ -132,7 +130,11 @@ export async function rangeResponseOf(
       const kvs = kept.map((r) => (plan.keysOnly ? { ...decodeKeyValue(r), value: emptyBuffer } : decodeKeyValue(r)));
       return { header: opts.header, kvs, more: plan.more, count: BigInt(plan.count) };
     }
-    return new RangeResponseStream(source, plan, { lead, tail, byteLength: total, release, chunkBytes: opts.chunkBytes ?? defaultChunkBytes });
+    // Header, more and count are a few dozen bytes: the threshold above ignores them.
+    const lead = leadOf(opts.header);
+    const tail = trailerOf(plan);
+    const byteLength = lead.length + kvBytes + tail.length;
+    return new RangeResponseStream(source, plan, { lead, tail, byteLength, release, chunkBytes: opts.chunkBytes ?? defaultChunkBytes });
   } catch (err) {
     release();
     throw err;
