@@ -38,7 +38,11 @@ class RangeResponseParser {
   more = false;
   header: ResponseHeader | undefined;
 
-  constructor(private readonly onKv: ((kv: KeyValue, index: number) => void) | undefined) {}
+  readonly #onKv: ((kv: KeyValue, index: number) => void) | undefined;
+
+  constructor(onKv: ((kv: KeyValue, index: number) => void) | undefined) {
+    this.#onKv = onKv;
+  }
 
   push(chunk: Buffer): void {
     let buf = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
@@ -68,7 +72,7 @@ class RangeResponseParser {
       this.header = ResponseHeader.decode(buf.subarray(f.start, f.end));
     } else if (f.tag === 2) {
       const index = this.kvs++;
-      this.onKv?.(KeyValue.decode(buf.subarray(f.start, f.end)), index);
+      this.#onKv?.(KeyValue.decode(buf.subarray(f.start, f.end)), index);
     } else if (f.tag === 3) {
       this.more = f.varint !== 0n;
     } else if (f.tag === 4) {
