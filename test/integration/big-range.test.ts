@@ -30,6 +30,7 @@ const putsPerTxn = 250;
 const streamedBuffersMaxBytes = 12 * 1024 * 1024;
 /** Heap growth allowed: a young generation's worth of garbage (which GC timing decides) and then some. */
 const streamedHeapMaxBytes = 48 * 1024 * 1024;
+const etcdctl = '/usr/bin/etcdctl';
 const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'big-range-child.js');
 
 function header(revision: number): ResponseHeader {
@@ -109,6 +110,8 @@ test('a 50 MB range is streamed to a slow client with bounded server memory, and
     const g = streamed.growth;
     assert.ok(g.buffersBytes < streamedBuffersMaxBytes && g.heapBytes < streamedHeapMaxBytes, `streamed: buffers +${mib(g.buffersBytes)}, heap +${mib(g.heapBytes)}`);
 
+    await etcdctlReadsStreamedRange(target);
+
     streamBytesMin = Infinity;
     const whole = await readInChild(target);
     assert.equal(whole.result.status, 0);
@@ -123,6 +126,25 @@ test('a 50 MB range is streamed to a slow client with bounded server memory, and
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/**
+ * Go's client pings for every round trip of data it receives (BDP estimation); a streamed response must
+ * count as data sent for the ping policy, or the connection is closed as too_many_pings half-way.
+ */
+async function etcdctlReadsStreamedRange(target: string): Promise<void> {
+  if (!fs.existsSync(etcdctl)) return;
+  const limit = 1000;
+  const stdout = await new Promise<string>((resolve, reject) => {
+    const args = [`--endpoints=${target}`, '--command-timeout=60s', 'get', keyPrefix, 'big0', `--limit=${limit}`, '-w', 'json'];
+    execFile(etcdctl, args, { env: { ...process.env, ETCDCTL_API: '3' }, maxBuffer: 64 * 1024 * 1024, timeout: 90_000 }, (err, out, errOut) =>
+      (err ? reject(new Error(`${String(err)}\n${errOut.slice(-2000)}`)) : resolve(out)));
+  });
+  const res = JSON.parse(stdout) as { kvs: Array<{ key: string; value: string }>; count: number; more: boolean };
+  assert.equal(res.kvs.length, limit);
+  assert.equal(res.count, keys);
+  assert.equal(res.more, true);
+  assert.deepEqual(Buffer.from(res.kvs[limit - 1]!.value, 'base64'), valueFor(limit - 1, valueBytes));
+}
 
 /** A client that leaves half-way must not keep its revision pinned: a compaction after it completes. */
 async function cancelMidStreamReleasesRevision(store: KvStore, port: number): Promise<void> {

@@ -194,7 +194,7 @@ export class GrpcCall {
     }
     this.sendHeaders();
     this.#finish({ code: GrpcCode.OK, details: '', trailers: opts.trailers });
-    writeStreamedMessage(this.stream, message, opts.onError);
+    writeStreamedMessage(this.stream, message, { onError: opts.onError, onWrite: () => this.#observer.noteWrite() });
   }
 
   /** Ends the call with a status. Before any header went out this is a trailers-only response. */

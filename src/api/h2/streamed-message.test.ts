@@ -85,3 +85,34 @@ test('a chunk that cannot be produced resets the stream: the client never mistak
     }
   });
 });
+
+test('a client pinging while a streamed response is under way is not sent away as too_many_pings', async () => {
+  // Go clients ping as data arrives (and every --keepalive-time); Go's server forgives a ping after any DATA frame.
+  const chunk = Buffer.alloc(64 * 1024, 7);
+  const chunks = Array.from({ length: 32 }, () => chunk);
+  const message = new FakeMessage(chunk.length * chunks.length, chunks);
+  await serve(message, async (port) => {
+    const session = await connect(port);
+    let goaway = false;
+    session.on('goaway', () => void (goaway = true));
+    try {
+      const req = session.request({ ':method': 'POST', ':path': '/etcdserverpb.KV/Range', 'content-type': 'application/grpc', te: 'trailers' });
+      let received = 0;
+      let status = '';
+      req.on('trailers', (t) => void (status = String(t['grpc-status'])));
+      req.on('data', (c: Buffer) => void (received += c.length));
+      req.on('error', () => {});
+      req.end(request);
+      await waitFor(() => received > 0, { what: 'the first bytes' });
+      req.pause();
+      for (let i = 0; i < 6; i++) await new Promise<void>((resolve, reject) => void session.ping((err) => (err ? reject(err) : resolve())));
+      req.resume();
+      await waitFor(() => status !== '' || goaway, { what: 'the end of the call', timeoutMs: 10_000 });
+      assert.equal(goaway, false);
+      assert.equal(status, '0');
+      assert.equal(received, 5 + message.byteLength);
+    } finally {
+      await closeSession(session);
+    }
+  });
+});

@@ -6,7 +6,7 @@
  * Only calls served by this package can write one: a handler learns it may return one from the call
  * object's `streamedResponses` flag (grpc-js's server has no such flag and always gets plain messages).
  */
-import type { ServerHttp2Stream } from 'node:http2';
+import type { Http2Session, ServerHttp2Stream } from 'node:http2';
 import http2 from 'node:http2';
 import { assert } from '../../base/assert.js';
 import { messagePrefixBytes } from './grpc-wire.js';
@@ -40,17 +40,49 @@ export function isStreamedMessage(value: unknown): value is StreamedMessage {
 }
 
 /**
+ * Go's server forgives a client's pings whenever it has sent a DATA frame since the last one, and Go
+ * clients ping (BDP estimation) about once per round trip while data arrives: far more often than our
+ * chunks are handed over. So while a session has a streamed response under way, each ping is preceded by
+ * a forgiving write note. One listener per session, however many such responses it carries.
+ */
+const streamingSessions = new WeakMap<Http2Session, { active: number; listener: () => void }>();
+
+function noteWritesOnPing(session: Http2Session | undefined, onWrite: () => void): () => void {
+  if (session === undefined) return () => {};
+  let entry = streamingSessions.get(session);
+  if (entry === undefined) {
+    const created = { active: 0, listener: onWrite };
+    entry = created;
+    streamingSessions.set(session, created);
+    session.prependListener('ping', created.listener);
+  }
+  entry.active++;
+  const held = entry;
+  return () => {
+    if (--held.active > 0) return;
+    session.off('ping', held.listener);
+    streamingSessions.delete(session);
+  };
+}
+
+/**
  * Writes prefix and payload to the stream, waiting for 'drain' whenever the stream's buffer is full, then
  * ends it (the trailers follow through 'wantTrailers'). A failure while producing chunks cannot become a
  * status any more (part of the message is out): the stream is reset, as Go's server does on a write error.
- * `onError` hears about such failures; the message is closed in every case.
+ * `onError` hears about such failures; `onWrite` about every chunk written; the message is closed in every case.
  */
-export function writeStreamedMessage(stream: ServerHttp2Stream, message: StreamedMessage, onError: (err: unknown) => void): void {
+export function writeStreamedMessage(
+  stream: ServerHttp2Stream,
+  message: StreamedMessage,
+  hooks: { onError: (err: unknown) => void; onWrite: () => void },
+): void {
   let written = 0;
   let closed = false;
+  const stopNoting = noteWritesOnPing(stream.session, hooks.onWrite);
   const finish = (): void => {
     if (closed) return;
     closed = true;
+    stopNoting();
     stream.off('drain', pump);
     stream.off('close', finish);
     message.close();
@@ -58,7 +90,7 @@ export function writeStreamedMessage(stream: ServerHttp2Stream, message: Streame
   const fail = (err: unknown): void => {
     finish();
     if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-    onError(err);
+    hooks.onError(err);
   };
   function pump(): void {
     try {
@@ -73,6 +105,8 @@ export function writeStreamedMessage(stream: ServerHttp2Stream, message: Streame
         }
         written += chunk.length;
         assert(written <= message.byteLength, () => `streamed message overran its length ${message.byteLength}`);
+        // Each write counts as one for the ping policy: Go clients ping (BDP estimation) as data arrives.
+        hooks.onWrite();
         const ok = stream.write(chunk, (err) => {
           if (!closed && !err) message.recycle?.(chunk);
         });
