@@ -4,6 +4,7 @@
  * history (etcd gets the same from bbolt: a read transaction keeps the pages it sees).
  */
 import { assert } from '../base/assert.js';
+import { EtcdError } from '../base/errors.js';
 
 /** More pins than this is a leak (each streamed range holds one while it is written). */
 const pinsMax = 100_000;
@@ -24,9 +25,10 @@ export class ReadPins {
     return this.#count;
   }
 
-  /** Holds atRev; the returned release may be called any number of times. */
+  /** Holds atRev; the returned release may be called any number of times. Past pinsMax: TooManyRequests. */
   pin(atRev: number): () => void {
-    assert(this.#count < pinsMax, 'too many pinned reads');
+    // Clients decide how many streamed ranges are open: past the limit it is their error, not ours.
+    if (this.#count >= pinsMax) throw new EtcdError('TooManyRequests');
     this.#held.set(atRev, (this.#held.get(atRev) ?? 0) + 1);
     this.#count++;
     let released = false;
