@@ -142,7 +142,8 @@ class ServerKvStore implements KvStore {
   ): Promise<RangeResponse | StreamedMessage> {
     this.#readable();
     const mvcc = this.#mvcc;
-    const plan = planRange(mvcc, req);
+    // A single key (the hot point read) is never large: no plan, no pin, the materialising path.
+    const plan = req.rangeEnd.length === 0 ? undefined : planRange(mvcc, req);
     if (plan === undefined) {
       const res = this.#applier.range(req);
       return { ...res, header: opts.header(Number(res.header?.revision ?? mvcc.revision)) };
