@@ -19,6 +19,7 @@ import {
   commandLine, EXTRA_WORKLOAD_NAMES, preloadConfig, REPO_ROOT, RUN_FLAGS, WORKLOAD_NAMES, workloadFor,
   type ExtraWorkloadName, type RunFlags, type WorkloadName,
 } from './workloads.js';
+import { bigRangeTable, runBigRange, type BigRangeMeasure } from './big-range.js';
 
 const SETTLE_POLL_MS = 500;
 const SETTLE_WINDOW_SAMPLES = 6;
@@ -317,6 +318,32 @@ function renderReport(flags: RunFlags, tables: { rows: Row[]; extras: ExtraRow[]
   ].join('\n');
 }
 
+/** bigrange: each server fresh, loaded, then one Range over every key (bench/big-range.ts). */
+async function collectBigRange(flags: RunFlags, targets: Target[]): Promise<string> {
+  const cfg = {
+    keys: flags['bigrange-keys'], valSize: flags['bigrange-val-size'], batch: flags['bigrange-batch'],
+    inflight: flags['bigrange-inflight'], sampleMs: Math.min(flags['sample-ms'], 50),
+  };
+  const results: Array<[string, BigRangeMeasure]> = [];
+  for (const t of targets) {
+    const server = await start(t, flags, ' (bigrange)');
+    try {
+      const m = await runBigRange(server, cfg, (line) => log(`[${t}] bigrange: ${line}`));
+      log(`[${t}] bigrange: ${(m.responseBytes / 2 ** 20).toFixed(0)} MiB in ${m.rangeSeconds.toFixed(1)} s, RSS ${(m.before.rssBytes / 2 ** 20).toFixed(0)} -> peak ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+      results.push([t, m]);
+    } finally {
+      await server.stop();
+    }
+  }
+  return [
+    `Big range: ${cfg.keys} keys of ${cfg.valSize} B loaded (${cfg.batch} puts per txn, ${cfg.inflight} in flight), then one Range over all of them, ` +
+      `read by a client that drops the data as it arrives; RSS from /proc/<pid>/status sampled every ${cfg.sampleMs} ms during the Range ` +
+      '(RSS includes the mapped database pages the read touches; anon RSS is the process\'s own memory):',
+    '',
+    bigRangeTable(results),
+  ].join('\n');
+}
+
 async function main(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, RUN_FLAGS);
   if (parsed.help || parsed.positional.length > 0) {
@@ -339,9 +366,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const rows = names.length === 0 ? [] : await collect(flags, names, targets);
   const extras = await collectExtras(flags, EXTRA_WORKLOAD_NAMES.filter((n) => flags.only.includes(n)), targets);
-  const main = rows.length + extras.length > 0 ? renderReport(flags, { rows, extras }, facts, argv) : undefined;
+  const main = rows.length + extras.length > 0 ? renderReport(flags, { rows, extras }, facts, argv) : facts.map((f) => `- ${f}`).join('\n');
   const defrag = flags.only.includes('defrag') ? await runDefrag(flags, targets, facts, argv) : undefined;
-  const report = [main, defrag].filter((x) => x !== undefined).join('\n\n');
+  const bigRange = flags.only.includes('bigrange') ? await collectBigRange(flags, targets) : undefined;
+  const report = [main, defrag, bigRange].filter((x) => x !== undefined).join('\n\n');
   process.stdout.write(`${report}\n`);
   if (flags['write-readme']) {
     const path = flags.readme;

@@ -19,8 +19,12 @@ export const EXTRA_WORKLOAD_NAMES: readonly ExtraWorkloadName[] = ['watch1k', 'w
 /** Puts per txn while loading the memory workload; etcd refuses more than 128 ops per txn by default. */
 export const MEM_BATCH_MAX = 128;
 
+/** Workloads outside the load generator's table, each with a table of its own (bench/big-range.ts). */
+/** Long workloads that run only when named: bigrange loads 1 GiB by default. */
+export const OTHER_WORKLOADS = ['bigrange'] as const;
+
 export const RUN_FLAGS = {
-  only: { kind: 'list', default: [...WORKLOAD_NAMES, ...EXTRA_WORKLOAD_NAMES], values: [...WORKLOAD_NAMES, ...EXTRA_WORKLOAD_NAMES, 'defrag'], help: 'Workloads to run, comma-separated (defrag only when named)' },
+  only: { kind: 'list', default: [...WORKLOAD_NAMES, ...EXTRA_WORKLOAD_NAMES], values: [...WORKLOAD_NAMES, ...EXTRA_WORKLOAD_NAMES, 'defrag', ...OTHER_WORKLOADS], help: 'Workloads to run, comma-separated (defrag and bigrange only when named)' },
   'defrag-mb': { kind: 'int', default: 1024, min: 1, max: 16_384, help: 'MiB loaded before the defrag workload (half is deleted, then defragmented)' },
   'target-only': { kind: 'enum', default: 'both', values: ['both', 'etcd', 'ours'], help: 'Run one server only' },
   'etcd-bin': { kind: 'string', default: '/usr/bin/etcd', help: 'Reference server binary' },
@@ -35,6 +39,10 @@ export const RUN_FLAGS = {
   'range-keys': { kind: 'int', default: 10_000, min: 1, max: TOTAL_MAX, help: 'Keys loaded before the range workloads' },
   'mem-keys': { kind: 'int', default: 1_000_000, min: 1, max: TOTAL_MAX, help: 'Keys loaded by the memory workload' },
   'mem-batch': { kind: 'int', default: 1, min: 1, max: MEM_BATCH_MAX, help: 'Puts per request while loading mem (>1: txns)' },
+  'bigrange-keys': { kind: 'int', default: 1_048_576, min: 1, max: TOTAL_MAX, help: 'Keys loaded by bigrange, then read by one Range' },
+  'bigrange-val-size': { kind: 'int', default: 1024, min: 0, max: VAL_SIZE_MAX, help: 'Value size of bigrange (default: 1 GiB in all)' },
+  'bigrange-batch': { kind: 'int', default: MEM_BATCH_MAX, min: 1, max: MEM_BATCH_MAX, help: 'Puts per txn while loading bigrange' },
+  'bigrange-inflight': { kind: 'int', default: 8, min: 1, max: 256, help: 'Txns in flight while loading bigrange' },
   'settle-seconds': { kind: 'int', default: 30, min: 0, max: 3_600, help: 'Longest wait for RSS to settle after mem' },
   'watch-streams': { kind: 'int', default: 100, min: 1, max: 10_000, help: 'Watch streams the fan-out watchers are spread over' },
   'watch-conns': { kind: 'int', default: 10, min: 1, max: CONNS_MAX, help: 'Connections the watch streams are spread over' },

@@ -31,6 +31,12 @@ export interface JobContext {
   readonly stepBudgetMs: number;
   /** True once the store is closing: a job stops at its next batch boundary. */
   stopped(): boolean;
+  /**
+   * Resolves once no read pinned below rev is in progress (or the store is closing): a streamed range
+   * reads the records visible at its revision long after the index was consulted, and compaction at rev
+   * would delete some of them.
+   */
+  readersBelow(rev: number): Promise<void>;
 }
 
 function pause(ms: number): Promise<void> {
@@ -64,6 +70,7 @@ export async function runCompaction(ctx: JobContext, rev: number): Promise<boole
     from = ctx.tree.compactChunk(rev, { fromKey: from, maxKeys: ctx.batchLimit, budgetMs: ctx.stepBudgetMs });
     if (from !== undefined) await pause(0);
   } while (from !== undefined);
+  await ctx.readersBelow(rev);
   const end = revisionKey(rev + 1, 0);
   let start = revisionKey(0, 0);
   for (;;) {

@@ -67,20 +67,32 @@ function writeIntField(buf: Buffer, pos: number, tag: number, v: number | bigint
   return typeof v === 'number' ? writeVarint(buf, pos, v) : writeBigVarint(buf, pos, v);
 }
 
+/** The length encodeKeyValue(kv) would have, without encoding it. */
+export function keyValueSize(kv: KeyValue): number {
+  let size = 0;
+  if (kv.key.length > 0) size += 1 + varintSize(kv.key.length) + kv.key.length;
+  if (kv.createRevision !== 0n) size += intFieldSize(int64Parts(kv.createRevision));
+  if (kv.modRevision !== 0n) size += intFieldSize(int64Parts(kv.modRevision));
+  if (kv.version !== 0n) size += intFieldSize(int64Parts(kv.version));
+  if (kv.value.length > 0) size += 1 + varintSize(kv.value.length) + kv.value.length;
+  if (kv.lease !== 0n) size += intFieldSize(int64Parts(kv.lease));
+  return size;
+}
+
 export function encodeKeyValue(kv: KeyValue): Buffer {
+  const size = keyValueSize(kv);
+  const buf = Buffer.allocUnsafe(size);
+  assert(writeKeyValue(kv, buf, 0) === size, 'KeyValue encoding size mismatch');
+  return buf;
+}
+
+/** Writes the encoding of kv into buf at pos (room for keyValueSize(kv) bytes); returns the end. */
+export function writeKeyValue(kv: KeyValue, buf: Buffer, at: number): number {
   const create = int64Parts(kv.createRevision);
   const mod = int64Parts(kv.modRevision);
   const version = int64Parts(kv.version);
   const lease = int64Parts(kv.lease);
-  let size = 0;
-  if (kv.key.length > 0) size += 1 + varintSize(kv.key.length) + kv.key.length;
-  if (create !== 0) size += intFieldSize(create);
-  if (mod !== 0) size += intFieldSize(mod);
-  if (version !== 0) size += intFieldSize(version);
-  if (kv.value.length > 0) size += 1 + varintSize(kv.value.length) + kv.value.length;
-  if (lease !== 0) size += intFieldSize(lease);
-  const buf = Buffer.allocUnsafe(size);
-  let pos = 0;
+  let pos = at;
   if (kv.key.length > 0) {
     buf[pos++] = tagKey;
     pos = writeVarint(buf, pos, kv.key.length);
@@ -95,8 +107,7 @@ export function encodeKeyValue(kv: KeyValue): Buffer {
     pos += kv.value.copy(buf, pos);
   }
   if (lease !== 0) pos = writeIntField(buf, pos, tagLease, lease);
-  assert(pos === size, 'KeyValue encoding size mismatch');
-  return buf;
+  return pos;
 }
 
 /** A cursor over one record; `pos` advances as fields are read. */

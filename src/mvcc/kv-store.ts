@@ -15,7 +15,8 @@ import { type Event, Event_EventType, type KeyValue } from '../gen/etcd/mvcc/mvc
 import { type Backend } from '../storage/backend/backend.js';
 import { type JobContext, finishedCompactKey, hashKv, runCompaction, scheduledCompactKey } from './compaction.js';
 import { decodeKeyOf, decodeKeyValue, decodeKeyValueMeta, encodeKeyValue } from './kv-codec.js';
-import { newHit } from './key-index.js';
+import { type IndexHit, newHit } from './key-index.js';
+import { ReadPins } from './read-pins.js';
 import { checkRevisionNumber, isTombstoneKey, mainOfKey, revisionKey, subOfKey } from './revision.js';
 import { type RangeEnd, TreeIndex } from './tree-index.js';
 
@@ -89,6 +90,7 @@ export class KvStore {
   #closed = false;
   #jobs: Promise<void> = Promise.resolve();
   #queued = 0;
+  readonly #pins = new ReadPins();
 
   private constructor(backend: Backend, options: KvStoreOptions) {
     this.#backend = backend;
@@ -102,6 +104,7 @@ export class KvStore {
       pauseMs: options.compactionPauseMs ?? 10,
       stepBudgetMs: options.compactionStepBudgetMs ?? 2,
       stopped: () => this.#closed,
+      readersBelow: (rev) => this.#pins.readersBelow(rev),
     };
   }
 
@@ -182,6 +185,49 @@ export class KvStore {
     const v = this.#backend.get('key', revisionKey(main, sub));
     assert(v !== undefined, () => `revision ${main}.${sub} is in the index but not in the backend`);
     return decodeKeyValue(v);
+  }
+
+  /**
+   * Visits the index entries of [key, end) visible at a revision (opts.revision as in range()), in key
+   * order, without reading any value: the first pass of a streamed range. The hit object is reused.
+   * Throws FutureRev / Compacted as range() does. Returns the revision a range would report and the one
+   * read at.
+   */
+  visitRange(
+    key: Buffer,
+    end: Buffer | undefined,
+    opts: { revision?: number },
+    fn: (key: string, hit: IndexHit) => boolean | void,
+  ): { revision: number; atRev: number } {
+    assert(!this.#closed, 'store is closed');
+    const curRev = this.#currentRev;
+    let rev = opts.revision ?? 0;
+    if (rev > curRev) throw new EtcdError('FutureRev');
+    if (rev <= 0) rev = curRev;
+    if (rev < this.#compactRev) throw new EtcdError('Compacted');
+    this.#tree.visit(key.toString('latin1'), toRangeEnd(end), rev, fn);
+    return { revision: curRev, atRev: rev };
+  }
+
+  /**
+   * Keeps the records visible at atRev on disk until the returned release is called (idempotent):
+   * compaction above atRev waits before deleting anything. For reads that outlive one synchronous turn.
+   */
+  pinRevision(atRev: number): () => void {
+    assert(!this.#closed, 'store is closed');
+    assert(atRev >= this.#compactRev, () => `pin at ${atRev} below the compacted revision ${this.#compactRev}`);
+    return this.#pins.pin(atRev);
+  }
+
+  /**
+   * The stored record (an encoded mvccpb.KeyValue) of a revision, as a view valid only until the next read
+   * of the store: copy what you keep. Throws Stopped once the store is closed (a read that outlived it).
+   */
+  peekRecord(main: number, sub: number): Buffer {
+    if (this.#closed) throw new EtcdError('Stopped');
+    const v = this.#backend.peek('key', revisionKey(main, sub));
+    assert(v !== undefined, () => `revision ${main}.${sub} is in the index but not in the backend`);
+    return v;
   }
 
   /** @internal The KeyValue of key visible at rev, if any. */
@@ -276,6 +322,7 @@ export class KvStore {
   /** Stops background jobs at their next batch boundary and waits for them; the backend stays open. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#pins.close();
     await this.#jobs;
   }
 

@@ -12,6 +12,9 @@ import { crc32c } from '../mvcc/crc32c.js';
 import type { AlarmRecords } from './maintenance/alarm-store.js';
 import { KvStore as MvccStore, type LeaseAttachments } from '../mvcc/kv-store.js';
 import { KvApplier, type LeaseChecker, type MvccMetrics } from './apply/kv-apply.js';
+import { planRange } from './apply/range-plan.js';
+import { rangeResponseOf } from './apply/range-stream.js';
+import type { StreamedMessage } from '../api/h2/streamed-message.js';
 import type { LeaseRecords } from '../lease/lessor.js';
 import type {
   CompactionRequest,
@@ -22,6 +25,7 @@ import type {
   PutResponse,
   RangeRequest,
   RangeResponse,
+  ResponseHeader,
   TxnRequest,
   TxnResponse,
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
@@ -179,6 +183,20 @@ class ServerKvStore implements KvStore {
   range(req: RangeRequest): RangeResponse {
     this.#readable();
     return this.#applier.range(req);
+  }
+  async rangeForWire(
+    req: RangeRequest,
+    opts: { header: (revision: number) => ResponseHeader; streamBytesMin: number },
+  ): Promise<RangeResponse | StreamedMessage> {
+    this.#readable();
+    const mvcc = this.#mvcc;
+    // A single key (the hot point read) is never large: no plan, no pin, the materialising path.
+    const plan = req.rangeEnd.length === 0 ? undefined : planRange(mvcc, req);
+    if (plan === undefined) {
+      const res = this.#applier.range(req);
+      return { ...res, header: opts.header(Number(res.header?.revision ?? mvcc.revision)) };
+    }
+    return rangeResponseOf(mvcc, plan, { header: opts.header(plan.revision), streamBytesMin: opts.streamBytesMin });
   }
   readTxn(req: TxnRequest): TxnResponse {
     this.#readable();

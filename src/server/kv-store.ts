@@ -11,10 +11,12 @@ import type {
   PutResponse,
   RangeRequest,
   RangeResponse,
+  ResponseHeader,
   TxnRequest,
   TxnResponse,
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import type { HistoryReader } from '../watch/watchable-store.js';
+import type { StreamedMessage } from '../api/h2/streamed-message.js';
 import type { MemberPersistence } from './membership.js';
 import type { AlarmRecords } from './maintenance/alarm-store.js';
 import type { BackendSnapshot } from '../storage/backend/backend-snapshot.js';
@@ -26,6 +28,12 @@ export interface KvStore extends MemberPersistence {
   compactRev(): number;
   /** A read at the current applied state (or at req.revision). Throws Compacted / FutureRev. */
   range(req: RangeRequest): RangeResponse;
+  /**
+   * range() as the wire wants it: a response of at least streamBytesMin encoded bytes comes back as a
+   * StreamedMessage written chunk by chunk (the read revision stays pinned until it is closed); smaller
+   * ones as a RangeResponse with the header made by `header`. Optional: stores without it serve range().
+   */
+  rangeForWire?(req: RangeRequest, opts: { header: (revision: number) => ResponseHeader; streamBytesMin: number }): Promise<RangeResponse | StreamedMessage>;
   /** A read-only txn evaluated locally (no writes in any branch). */
   readTxn(req: TxnRequest): TxnResponse;
 

@@ -30,9 +30,12 @@ import {
 } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { unary } from './unary.js';
 import { snapshotHandler, type SnapshotSource } from './snapshot-service.js';
+import type { StreamedMessage } from '../h2/streamed-message.js';
 
 export interface KvApi {
   range(request: RangeRequest): Promise<RangeResponse>;
+  /** range() that may answer a huge range with a StreamedMessage; used where the transport can write one. */
+  rangeStreamed?(request: RangeRequest): Promise<RangeResponse | StreamedMessage>;
   put(request: PutRequest): Promise<PutResponse>;
   deleteRange(request: DeleteRangeRequest): Promise<DeleteRangeResponse>;
   txn(request: TxnRequest): Promise<TxnResponse>;
@@ -63,11 +66,17 @@ export interface ServiceRegistration {
   readonly implementation: UntypedServiceImplementation;
 }
 
+/** Calls served by src/api/h2 say they can write a StreamedMessage; grpc-js's cannot. */
+function acceptsStreamedResponses(call: object): boolean {
+  return (call as { streamedResponses?: unknown }).streamedResponses === true;
+}
+
 export function kvService(api: KvApi, log: Logger): ServiceRegistration {
   return {
     definition: KVService,
     implementation: {
-      range: unary('Range', log, (r: RangeRequest) => api.range(r)),
+      range: unary('Range', log, (r: RangeRequest, call: object) =>
+        (api.rangeStreamed !== undefined && acceptsStreamedResponses(call) ? api.rangeStreamed(r) : api.range(r))),
       put: unary('Put', log, (r: PutRequest) => api.put(r)),
       deleteRange: unary('DeleteRange', log, (r: DeleteRangeRequest) => api.deleteRange(r)),
       txn: unary('Txn', log, (r: TxnRequest) => api.txn(r)),

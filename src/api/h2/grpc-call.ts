@@ -9,6 +9,7 @@ import {
   encodeGrpcMessage, frameMessage, frameMessages, GrpcStatusError, MessageReader, type MessageEncoding,
 } from './grpc-wire.js';
 import { canceledCode, noopMethodMetrics, type GrpcMethodMetrics } from './grpc-metrics.js';
+import { sendMessageBytesMax, sendTooLargeDetails, type StreamedMessage, writeStreamedMessage } from './streamed-message.js';
 
 /** What a call reports to whoever serves it. Every callback runs at most once per event, never after onCancel. */
 export interface CallListener {
@@ -187,6 +188,25 @@ export class GrpcCall {
     this.stream.write(framed[0]);
     this.stream.end(framed[1]);
     this.stream.uncork();
+  }
+
+  /**
+   * The unary answer written in chunks as HTTP/2 takes them (streamed-message.ts); the OK trailers follow
+   * the last chunk. A message over Go's send limit is refused with its status instead, nothing written.
+   */
+  sendStreamedUnaryResponse(message: StreamedMessage, opts: { trailers?: OutgoingHttpHeaders | undefined; onError: (err: unknown) => void }): void {
+    if (this.#statusSent || !this.#writable()) {
+      message.close();
+      return;
+    }
+    if (message.byteLength > sendMessageBytesMax) {
+      message.close();
+      this.sendStatus({ code: GrpcCode.ResourceExhausted, details: sendTooLargeDetails(message.byteLength) });
+      return;
+    }
+    this.sendHeaders();
+    this.#finish({ code: GrpcCode.OK, details: '', trailers: opts.trailers });
+    writeStreamedMessage(this.stream, message, { onError: opts.onError, onWrite: () => this.#observer.noteWrite() });
   }
 
   /** Ends the call with a status. Before any header went out this is a trailers-only response. */

@@ -17,6 +17,7 @@ import { GrpcCode } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import type { CallListener, CallStatus } from './grpc-call.js';
+import { isStreamedMessage, type StreamedMessage } from './streamed-message.js';
 
 /**
  * What the call objects need from the transport: GrpcCall (gRPC over HTTP/2) is one, the HTTP/JSON
@@ -34,6 +35,8 @@ export interface CallCore {
   sendMessage(payload: Uint8Array, done?: (err?: Error | null) => void): boolean;
   sendMessages(payloads: readonly Uint8Array[], done?: (err?: Error | null) => void): boolean;
   sendUnaryResponse(payload: Uint8Array, trailers?: OutgoingHttpHeaders): void;
+  /** Writes a large response piece by piece (streamed-message.ts); absent where the transport cannot. */
+  sendStreamedUnaryResponse?(message: StreamedMessage, opts: { trailers?: OutgoingHttpHeaders | undefined; onError: (err: unknown) => void }): void;
   sendStatus(status: CallStatus): void;
   fail(code: GrpcCode, details: string): void;
 }
@@ -160,11 +163,21 @@ class CallContext {
     }
   }
 
+  /** A streamed response failed half-way (its stream was reset): a bug or a store closing under it. */
+  #streamFailed(err: unknown): void {
+    this.method.log.warn('streamed response failed', { method: this.method.path, error: String((err as Error)?.stack ?? err) });
+  }
+
   /** The unary/client-streaming callback: a response or an error, at most once. */
   responder(): sendUnaryData<unknown> {
     return (err, value, trailer) => {
       if (err !== null && err !== undefined) {
         this.sendStatus(errorToStatus(err, trailer));
+        return;
+      }
+      if (isStreamedMessage(value)) {
+        if (this.core.sendStreamedUnaryResponse === undefined) throw new Error('a streamed response on a transport that cannot write one');
+        this.core.sendStreamedUnaryResponse(value, { trailers: trailer?.toHttp2Headers(), onError: (e) => this.#streamFailed(e) });
         return;
       }
       const bytes = this.serialize(value);
@@ -190,6 +203,10 @@ class UnaryCall extends EventEmitter implements CallListener {
   readonly #ctx: CallContext;
   request: unknown = undefined;
   cancelled = false;
+  /** Whether the handler may answer with a StreamedMessage (streamed-message.ts): our HTTP/2 calls can write one, grpc-js and the JSON gateway cannot. */
+  get streamedResponses(): boolean {
+    return this.#ctx.core.sendStreamedUnaryResponse !== undefined;
+  }
   #received = false;
 
   constructor(ctx: CallContext) {

@@ -137,7 +137,7 @@ export function header(revision: number): ResponseHeader {
 }
 
 /** A request's int64 revision as a store revision; beyond 2^53 it is only ever compared, so ±Infinity. */
-function revisionOf(v: bigint): number {
+export function revisionOf(v: bigint): number {
   if (v > maxSafe) return Infinity;
   if (v < -maxSafe) return -Infinity;
   return Number(v);
@@ -192,9 +192,14 @@ function filterKvs(kvs: KeyValue[], req: RangeRequest): KeyValue[] {
   );
 }
 
+/** A request's limit as a number (0: none); beyond 2^31 it is as good as none. */
+export function rangeLimitOf(req: RangeRequest): number {
+  return req.limit > 0n ? Number(req.limit > 1n << 31n ? 1n << 31n : req.limit) : 0;
+}
+
 /** etcd's Range: fetch one more than the limit (or all, when sorting or filtering), then cut. */
 export function applyRange(view: KvView, req: RangeRequest): RangeResponse {
-  const limit = req.limit > 0n ? Number(req.limit > 1n << 31n ? 1n << 31n : req.limit) : 0;
+  const limit = rangeLimitOf(req);
   const fetchAll =
     req.sortOrder !== RangeRequest_SortOrder.NONE ||
     req.minModRevision !== 0n ||

@@ -191,6 +191,27 @@ export class Backend {
     return this.#dbs[bucket].getBinary(key);
   }
 
+  /**
+   * get() without a copy of an LMDB value: the buffer is valid only until the next read of this backend,
+   * so callers read what they need (a length, a few bytes, one copy) at once. For scans of large values.
+   */
+  peek(bucket: Bucket, key: Buffer): Buffer | undefined {
+    this.#check();
+    if (this.#pending.writes > 0 || this.#inflight.length > 0) {
+      const s = key.toString('latin1');
+      const p = this.#pending.maps.get(bucket)?.get(s);
+      if (p !== undefined) return p.value ?? undefined;
+      for (let i = this.#inflight.length - 1; i >= 0; i--) {
+        const f = this.#inflight[i]!.maps.get(bucket)?.get(s);
+        if (f !== undefined) return f.value ?? undefined;
+      }
+    }
+    // lmdb-js answers with its shared read buffer, only `length` set to the value's: a real view of that
+    // length keeps copy() and set() (which go by byteLength) within the value.
+    const v = this.#dbs[bucket].getBinaryFast(key);
+    return v === undefined ? undefined : v.subarray(0, v.length);
+  }
+
   /** Writes into the current batch; the buffers are kept by reference, so callers must not reuse them. */
   put(bucket: Bucket, key: Buffer, value: Buffer): void {
     this.#write(bucket, key, value);
