@@ -229,7 +229,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     log: rootLog.child('etcdserver'), localId: rec.memberId, store, quotaBackendBytes: cfg.quotaBackendBytes,
     proposeAlarm: (req): Promise<AlarmResponse> => server.alarm(req),
   });
-  const auth = wireAuth(cfg, {
+  const auth = wireAuth({ ...cfg, clientCertAuth: cfg.tls.client.clientCertAuth }, {
     backend: () => store.authBackend(), log: rootLog.child('auth'),
     applied: () => raftNode?.appliedIndex ?? 0, requestTimeoutMs: 5000 + 2 * cfg.electionMs,
     propose: (body) => server.proposeAuth(body), waitLinearizable: () => server.reads.waitLinearizable(),
@@ -324,7 +324,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   if (cfg.initialCorruptCheck && !rec.fresh && !rec.bootstrapMembers) {
     // etcd checks a restarted member before it takes part in raft; a new or joining member has nothing to compare.
     await initialCorruptCheck({
-      localId: rec.memberId, store, log, timeoutMs: 5000 + 2 * cfg.electionMs,
+      localId: rec.memberId, store, log, timeoutMs: 5000 + 2 * cfg.electionMs, tls: peerTls?.clientOptions,
       peers: membership.list().filter((m) => m.id !== rec.memberId),
     });
   }
@@ -377,7 +377,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
   lessor.start();
   compactor?.start();
   const corruptMonitor = new CorruptMonitor({
-    localId: rec.memberId, store, log, timeoutMs: 5000 + 2 * cfg.electionMs, intervalMs: cfg.corruptCheckTimeMs,
+    localId: rec.memberId, store, log, timeoutMs: 5000 + 2 * cfg.electionMs, intervalMs: cfg.corruptCheckTimeMs, tls: peerTls?.clientOptions,
     peers: () => membership.list().filter((m) => m.id !== rec.memberId),
     isLeader: () => raftNode?.isLeader ?? false,
     linearizable: () => server.reads.waitLinearizable(),
@@ -397,7 +397,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
     authorizeCreate: (credentials, range) => auth.server.checkWatch(credentials, range),
   });
   metrics.attach(metricSources({ server, store, membership, raft: () => raftNode, memberId: rec.memberId, clusterVersionDecided: () => clusterVersionDecided }));
-  const health = healthSource({ server, membership, raft: () => raftNode, memberId: rec.memberId, metrics });
+  const health = healthSource({ server, membership, raft: () => raftNode, memberId: rec.memberId, metrics, alarms: () => maintenance.alarms.get() });
   // One list for gRPC and the HTTP/JSON gateway: a service registered here is served by both.
   const services = [
     kvService(server, rootLog.child('v3rpc')), maintenanceService(server, rootLog.child('v3rpc')),

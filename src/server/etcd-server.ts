@@ -131,6 +131,7 @@ export class EtcdServer implements KvApi, MaintenanceApi, ClusterApi, LeaseApi {
       localId: options.memberId, lessor: options.lessor, electionMs: options.electionMs, log: options.log,
       leader: () => this.#raft?.lead ?? 0n,
       peerUrls: (id) => options.membership.get(id)?.peerUrls,
+      peerClientTls: options.peerClientTls,
     });
   }
 

@@ -16,6 +16,7 @@
  * out" otherwise.
  */
 import net from 'node:net';
+import tls, { type ConnectionOptions } from 'node:tls';
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { EtcdError, isEtcdError } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
@@ -245,6 +246,8 @@ export interface LeaseForwarderOptions {
   /** How long a leader that is not the primary yet is waited for before asking again (an election). */
   readonly electionMs: number;
   readonly log: Logger;
+  /** TLS for https:// peer URLs (our peer certificate, the trusted CA), read per connection. */
+  readonly peerClientTls?: (() => ConnectionOptions) | undefined;
 }
 
 /** A forwarded request the leader did not answer usefully; the forwarder asks again. */
@@ -450,6 +453,15 @@ export class LeaseForwarder {
     });
   }
 
+  #connect(url: URL): net.Socket {
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (url.protocol !== 'https:') return net.connect({ host, port: Number(url.port || 80), noDelay: true });
+    const options = this.#o.peerClientTls?.() ?? {};
+    const socket = tls.connect({ ...options, host, port: Number(url.port || 443), ALPNProtocols: ['h2'], servername: net.isIP(host) === 0 ? host : undefined });
+    socket.setNoDelay(true);
+    return socket;
+  }
+
   #session(url: URL): ClientHttp2Session {
     const existing = this.#sessions.get(url.origin);
     if (existing !== undefined && !existing.destroyed && !existing.closed) return existing;
@@ -458,7 +470,7 @@ export class LeaseForwarder {
       settings: { initialWindowSize: sessionSettings.streamWindowBytes, enablePush: false },
       maxSessionMemory: sessionSettings.sessionMemoryMb,
       // Requests are small and latency-bound: never hold one back waiting for the peer's ACK (Nagle).
-      createConnection: () => net.connect({ host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 80), noDelay: true }),
+      createConnection: () => this.#connect(url),
     });
     const forget = (): void => {
       if (this.#sessions.get(url.origin) === session) this.#sessions.delete(url.origin);

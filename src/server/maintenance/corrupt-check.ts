@@ -10,6 +10,7 @@
  *   as etcd) when its own hash changed at the same revisions, when a follower reports a revision or compact
  *   revision above the leader's, or when a follower at the same compact revision has another hash.
  */
+import type { ConnectionOptions } from 'node:tls';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { EtcdError, isEtcdError, type ErrorKind } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
@@ -76,9 +77,10 @@ export function hashKvPeerHandler(opts: { localId: bigint; store: HashKvSource }
 }
 
 /** Asks one peer URL for its HashKV at revision; rejects with the peer's EtcdError (Compacted, FutureRev). */
-export function fetchPeerHashKv(url: string, revision: number, opts: { timeoutMs: number }): Promise<PeerHashKv> {
+export function fetchPeerHashKv(url: string, revision: number, opts: { timeoutMs: number; tls?: (() => ConnectionOptions) | undefined }): Promise<PeerHashKv> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(url);
+    const tlsOptions = url.startsWith('https:') ? opts.tls?.() : undefined;
+    const session = tlsOptions !== undefined ? http2.connect(url, tlsOptions) : http2.connect(url);
     const fail = (err: unknown): void => {
       clearTimeout(timer);
       session.destroy();
@@ -121,7 +123,7 @@ export interface Peer {
 type PeerAnswer = { peer: Peer; answer: PeerHashKv } | { peer: Peer; error: unknown };
 
 /** Every peer's HashKV at revision (first URL that answers), or the last error per peer. */
-export async function peerHashKvs(peers: readonly Peer[], revision: number, opts: { timeoutMs: number; log: Logger }): Promise<PeerAnswer[]> {
+export async function peerHashKvs(peers: readonly Peer[], revision: number, opts: { timeoutMs: number; log: Logger; tls?: (() => ConnectionOptions) | undefined }): Promise<PeerAnswer[]> {
   return Promise.all(peers.filter((p) => p.peerUrls.length > 0).map(async (peer): Promise<PeerAnswer> => {
     let error: unknown = new Error('no peer URL');
     for (const url of peer.peerUrls) {
@@ -142,6 +144,8 @@ export interface InitialCheckOptions {
   readonly peers: readonly Peer[];
   readonly log: Logger;
   readonly timeoutMs: number;
+  /** TLS for https:// peer URLs. */
+  readonly tls?: (() => ConnectionOptions) | undefined;
 }
 
 /** The start-up check; throws when a peer at the same compact revision has another hash. */
@@ -175,6 +179,8 @@ export interface MonitorOptions {
   readonly peers: () => readonly Peer[];
   readonly log: Logger;
   readonly timeoutMs: number;
+  /** TLS for https:// peer URLs. */
+  readonly tls?: (() => ConnectionOptions) | undefined;
   readonly intervalMs: number;
   readonly isLeader: () => boolean;
   /** Confirms this member still leads and has applied everything committed before the call. */
