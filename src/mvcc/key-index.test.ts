@@ -94,6 +94,7 @@ test('key index agrees with the naive history model through puts, tombstones and
       let main = 1;
       let sub = 0;
       let compactedAt = -1;
+      let sealed = false;
       for (const op of ops) {
         if (op.kind === 'compact') {
           if (ki === undefined) continue;
@@ -101,11 +102,14 @@ test('key index agrees with the naive history model through puts, tombstones and
           if (at < compactedAt) continue;
           compactedAt = at;
           ki = kiCompact(ki, at);
+          // A compaction happens between revisions: the next change opens a new main revision.
+          sealed = true;
         } else {
-          if (op.gap === 0 && changes.length > 0) sub++;
+          if (op.gap === 0 && changes.length > 0 && !sealed) sub++;
           else {
             main += op.gap + 1;
             sub = 0;
+            sealed = false;
           }
           if (op.kind === 'put') {
             ki = ki === undefined ? kiNew(main, sub) : kiPut(ki, main, sub);

@@ -127,6 +127,9 @@ const asUsers: Row[] = [
   row(`${alice} txn`, { stdin: 'value("zed") = "x"\n\nput foo y\n\n\n', err: denied }),
   row(`${alice} txn`, { stdin: 'value("foo") = "x"\n\nput foo y\n\nget foo\n\n', ok: /FAILURE/ }),
   row(`${root} get zed`, { ok: /^$/ }),
+  // Lock runs its recipe as the caller: alice may write under b/ (inside [a, c)), not under zed/.
+  row(`${alice} lock b echo held`, { ok: /^held\n$/ }),
+  row(`${alice} lock zed echo held`, { err: denied }),
 ];
 
 const leasesAndCleanup: Row[] = [

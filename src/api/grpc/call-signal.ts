@@ -12,7 +12,7 @@ import { Metadata, status, type ServerUnaryCall, type sendUnaryData, type Servic
 import { isEtcdError } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
 import { requestContext } from '../../base/request-context.js';
-import { toServiceError } from './unary.js';
+import { credentialsOf, toServiceError } from './unary.js';
 
 interface CancellableCall {
   readonly cancelled: boolean;
@@ -61,7 +61,8 @@ export function recipeUnary<Req, Res>(
     const { signal, release } = callSignal(call as unknown as CancellableCall);
     let promise: Promise<Res>;
     try {
-      promise = requestContext.run({ deadlineMs: callDeadlineMs(call) }, () => handler(call.request, signal));
+      // The caller's token or certificate: the recipes' reads and writes are checked as that user.
+      promise = requestContext.run({ deadlineMs: callDeadlineMs(call), credentials: credentialsOf(call) }, () => handler(call.request, signal));
     } catch (err) {
       promise = Promise.reject(err);
     }

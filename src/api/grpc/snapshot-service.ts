@@ -12,7 +12,8 @@ import { once } from 'node:events';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '../../base/logger.js';
 import type { SnapshotRequest, SnapshotResponse } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
-import { toServiceError } from './unary.js';
+import { requestContext } from '../../base/request-context.js';
+import { credentialsOf, toServiceError } from './unary.js';
 
 /** etcd's snapshotSendBufferSize: more than one OS page per message. */
 export const snapshotChunkBytes = 32 * 1024;
@@ -46,7 +47,8 @@ async function serveSnapshot(call: SnapshotCall, api: SnapshotApi, log: Logger):
   call.on('close', onGone);
   let source: SnapshotSource | undefined;
   try {
-    source = await api.snapshot();
+    // Admin only when auth is on: the caller's credentials decide.
+    source = await requestContext.run({ deadlineMs: Infinity, credentials: credentialsOf(call) }, () => api.snapshot());
     if (gone) return;
     await sendAll(call, source, { log, gone: () => gone });
     if (!gone) call.end();

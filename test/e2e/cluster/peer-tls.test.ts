@@ -38,6 +38,14 @@ async function checkReplicates(cluster: Cluster): Promise<void> {
     const got = await m.etcdctl(['get', 'tls-key']);
     assert.equal(got.stdout, 'tls-key\nover-tls\n', got.stderr);
   }
+  // Followers forward keep-alives to the leader over the TLS peer link.
+  const grant = await first!.etcdctl(['lease', 'grant', '60']);
+  const lease = /lease ([0-9a-f]+) granted/.exec(grant.stdout)?.[1];
+  assert.ok(lease !== undefined, grant.stdout + grant.stderr);
+  for (const m of cluster.members) {
+    const kept = await m.etcdctl(['lease', 'keep-alive', '--once', lease]);
+    assert.match(kept.stdout, new RegExp(`lease ${lease} keepalived with TTL\\(60\\)`), kept.stderr);
+  }
   await cluster.waitConverged();
   const list = await first!.etcdctl(['member', 'list']);
   assert.equal(list.stdout.match(/https:\/\/127\.0\.0\.1:\d+/g)?.length, 3, list.stdout);
