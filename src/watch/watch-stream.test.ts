@@ -18,6 +18,7 @@ import { Backend } from '../storage/backend/backend.js';
 import type { WatchLimits } from './limits.js';
 import { mvccHistory } from './mvcc-history.js';
 import { WatchStream, type ResponseSink } from './watch-stream.js';
+import { splitFramed } from './watch-response.js';
 import { WatchableStore } from './watchable-store.js';
 
 const silent: Logger = { info() {}, warn() {}, error() {}, debug() {}, child: () => silent } as unknown as Logger;
@@ -27,8 +28,10 @@ class Sink implements ResponseSink {
   blocked = false;
   readonly got: WatchResponse[] = [];
   failed: EtcdError | undefined;
-  write(bytes: Buffer): boolean {
-    this.got.push(WatchResponse.decode(bytes));
+  write(framed: Buffer, count: number): boolean {
+    const messages = splitFramed(framed);
+    assert.equal(messages.length, count);
+    for (const bytes of messages) this.got.push(WatchResponse.decode(bytes));
     return !this.blocked;
   }
   fail(err: EtcdError): void {
