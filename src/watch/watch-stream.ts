@@ -360,6 +360,8 @@ export class WatchStream implements WatcherOwner {
   #emit(head: Buffer, id: Buffer, body: Buffer | readonly Buffer[], control: boolean): void {
     if (this.#closed) return;
     if (this.#blocked || this.#queue.length !== this.#queueHead) {
+      // No flush follows a queued response: the next one checks the header's term again.
+      this.#headerFresh = false;
       const bytes = frameFields(head, id, body);
       this.#queue.push({ bytes, control });
       this.#queuedBytes += bytes.length;

@@ -375,7 +375,8 @@ class ServerStreamCall extends Writable implements CallListener {
     this.#writer.final();
   }
   override write(chunk: unknown, encoding?: BufferEncoding | WriteDone, done?: WriteDone): boolean {
-    this.#writer.corkTurn(this);
+    // Pre-framed chunks are batched by their writer already: corking them would only add a turn's work.
+    if (!(chunk instanceof FramedMessages)) this.#writer.corkTurn(this);
     return typeof encoding === 'function' ? super.write(chunk, encoding) : super.write(chunk, encoding ?? 'utf8', done);
   }
   /** As grpc-js: the argument is trailing metadata, not a last message. */
@@ -522,7 +523,8 @@ class BidiCall extends Duplex implements CallListener {
     this.#writer.final();
   }
   override write(chunk: unknown, encoding?: BufferEncoding | WriteDone, done?: WriteDone): boolean {
-    this.#writer.corkTurn(this);
+    // Pre-framed chunks are batched by their writer already: corking them would only add a turn's work.
+    if (!(chunk instanceof FramedMessages)) this.#writer.corkTurn(this);
     return typeof encoding === 'function' ? super.write(chunk, encoding) : super.write(chunk, encoding ?? 'utf8', done);
   }
   override end(metadata?: unknown): this {
