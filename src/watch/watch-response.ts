@@ -210,11 +210,8 @@ export function bodySize(events: Buffer | readonly Buffer[]): number {
 
 /** Writes prefix, header, id and events at `at`; returns the end. The caller sized `out`. */
 export function writeFramed(out: Buffer, at: number, header: Buffer, id: Buffer, events: Buffer | readonly Buffer[]): number {
-  let pos = at + framePrefixBytes;
-  out.set(header, pos);
-  pos += header.length;
-  out.set(id, pos);
-  pos += id.length;
+  let pos = copySmall(out, at + framePrefixBytes, header);
+  pos = copySmall(out, pos, id);
   if (Buffer.isBuffer(events)) {
     out.set(events, pos);
     pos += events.length;
@@ -226,6 +223,17 @@ export function writeFramed(out: Buffer, at: number, header: Buffer, id: Buffer,
   }
   writeFramePrefix(out, at, pos - at - framePrefixBytes);
   return pos;
+}
+
+/** A fan-out writes a header field and a watch id per watcher: a loop beats a native copy at these sizes. */
+function copySmall(out: Buffer, pos: number, src: Buffer): number {
+  const n = src.length;
+  if (n > 64) {
+    out.set(src, pos);
+    return pos + n;
+  }
+  for (let i = 0; i < n; i++) out[pos + i] = src[i]!;
+  return pos + n;
 }
 
 /** The responses in framed bytes (for sinks that want them one by one, and for tests). */

@@ -66,6 +66,19 @@ const empty = Buffer.alloc(0);
 /** Gathered output goes to the transport at this size even mid-write: one HTTP/2 DATA frame's worth. */
 const outputChunkBytes = 16 * 1024;
 
+/** The header last encoded by any stream: a write fanned out over many streams encodes it once. */
+let lastHeader: { header: ResponseHeader; bytes: Uint8Array; field: Buffer } | undefined;
+
+function sharedHeader(h: ResponseHeader): { bytes: Uint8Array; field: Buffer } {
+  const l = lastHeader?.header;
+  if (l !== undefined && l.revision === h.revision && l.raftTerm === h.raftTerm && l.memberId === h.memberId && l.clusterId === h.clusterId) {
+    return lastHeader!;
+  }
+  const bytes = ResponseHeader.encode(h).finish();
+  lastHeader = { header: { ...h }, bytes, field: encodeHeaderField(bytes) };
+  return lastHeader;
+}
+
 /** A request's int64 start revision as a number: beyond 2^53 it is only compared, so clamped. */
 function revisionOf(v: bigint): number {
   if (v > maxSafe) return Number.MAX_SAFE_INTEGER;
@@ -342,8 +355,7 @@ export class WatchStream implements WatcherOwner {
     this.#headerFresh = true;
     const h = this.#o.header(revision);
     if (c !== undefined && c.revision === revision && c.term === h.raftTerm) return c;
-    const bytes = ResponseHeader.encode(h).finish();
-    this.#headerCache = { revision, term: h.raftTerm, bytes, field: encodeHeaderField(bytes) };
+    this.#headerCache = { revision, term: h.raftTerm, ...sharedHeader(h) };
     return this.#headerCache;
   }
 
