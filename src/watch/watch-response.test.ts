@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { ResponseHeader, WatchResponse } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { Event_EventType, type Event, type KeyValue } from '../gen/etcd/mvcc/mvccpb/kv.js';
 import { SharedEvent } from './shared-event.js';
-import { encodeResponse, fragmentResponse } from './watch-response.js';
+import {
+  encodeHeaderField, encodeResponse, encodeWatchIdField, fragmentResponse, frameFields, frameResponse, splitFramed,
+} from './watch-response.js';
 
 const header = { clusterId: 0xdeadbeefcafen, memberId: 17n, revision: 42n, raftTerm: 3n };
 const headerBytes = ResponseHeader.encode(header).finish();
@@ -83,4 +85,24 @@ test('fragmenting cuts exactly where etcd does, and the fragments join back into
     assert.deepEqual(ours, want.map((r) => Buffer.from(WatchResponse.encode(r).finish())), `count=${count} max=${maxBytes}`);
     assert.deepEqual(ours.flatMap((b) => WatchResponse.decode(b).events), events);
   }
+});
+
+test('framed responses from pre-encoded fields equal the codec, and split back one by one', () => {
+  const events: Event[] = [1, 2, 3].map((i) => ({ type: Event_EventType.PUT, kv: kv(`k${i}`, 'v'.repeat(i * 50), 9), prevKv: undefined }));
+  const fields = events.map((e) => new SharedEvent(e).field(false, () => undefined));
+  const hf = encodeHeaderField(headerBytes);
+  const framed = Buffer.concat([
+    frameFields(hf, encodeWatchIdField(0n), fields[0]!),
+    frameFields(hf, encodeWatchIdField(-1n), fields),
+    frameResponse(encodeResponse({ header: headerBytes, watchId: 7n, created: true })),
+    frameFields(hf, encodeWatchIdField(123456789012n), []),
+  ]);
+  const want: WatchResponse[] = [
+    WatchResponse.fromPartial({ header, watchId: 0n, events: events.slice(0, 1) }),
+    WatchResponse.fromPartial({ header, watchId: -1n, events }),
+    WatchResponse.fromPartial({ header, watchId: 7n, created: true }),
+    WatchResponse.fromPartial({ header, watchId: 123456789012n }),
+  ];
+  assert.deepEqual(splitFramed(framed), want.map((r) => Buffer.from(WatchResponse.encode(r).finish())));
+  assert.throws(() => splitFramed(framed.subarray(0, framed.length - 1)));
 });

@@ -173,3 +173,79 @@ export function fragmentResponse(head: ResponseHead, events: readonly Buffer[], 
   }
   return out;
 }
+
+/**
+ * gRPC's length prefix (a compressed flag, then the length as a big-endian uint32): a stream hands its
+ * responses to the transport already framed, many in one buffer (see WatchStream).
+ */
+export const framePrefixBytes = 5;
+
+function writeFramePrefix(out: Buffer, at: number, length: number): void {
+  out[at] = 0;
+  out.writeUInt32BE(length, at + 1);
+}
+
+/** One response framed on its own. */
+export function frameResponse(message: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(framePrefixBytes + message.length);
+  writeFramePrefix(out, 0, message.length);
+  out.set(message, framePrefixBytes);
+  return out;
+}
+
+/** An event response framed from its pre-encoded fields (header, watch id, events): one allocation. */
+export function frameFields(header: Buffer, id: Buffer, events: Buffer | readonly Buffer[]): Buffer {
+  const out = Buffer.allocUnsafe(framePrefixBytes + header.length + id.length + bodySize(events));
+  const end = writeFramed(out, 0, header, id, events);
+  assert(end === out.length, 'framed response mis-sized');
+  return out;
+}
+
+export function bodySize(events: Buffer | readonly Buffer[]): number {
+  if (Buffer.isBuffer(events)) return events.length;
+  let n = 0;
+  for (const e of events) n += e.length;
+  return n;
+}
+
+/** Writes prefix, header, id and events at `at`; returns the end. The caller sized `out`. */
+export function writeFramed(out: Buffer, at: number, header: Buffer, id: Buffer, events: Buffer | readonly Buffer[]): number {
+  let pos = copySmall(out, at + framePrefixBytes, header);
+  pos = copySmall(out, pos, id);
+  if (Buffer.isBuffer(events)) {
+    out.set(events, pos);
+    pos += events.length;
+  } else {
+    for (const e of events) {
+      out.set(e, pos);
+      pos += e.length;
+    }
+  }
+  writeFramePrefix(out, at, pos - at - framePrefixBytes);
+  return pos;
+}
+
+/** A fan-out writes a header field and a watch id per watcher: a loop beats a native copy at these sizes. */
+function copySmall(out: Buffer, pos: number, src: Buffer): number {
+  const n = src.length;
+  if (n > 64) {
+    out.set(src, pos);
+    return pos + n;
+  }
+  for (let i = 0; i < n; i++) out[pos + i] = src[i]!;
+  return pos + n;
+}
+
+/** The responses in framed bytes (for sinks that want them one by one, and for tests). */
+export function splitFramed(framed: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let at = 0;
+  while (at < framed.length) {
+    assert(at + framePrefixBytes <= framed.length, 'truncated frame prefix');
+    const len = framed.readUInt32BE(at + 1);
+    out.push(framed.subarray(at + framePrefixBytes, at + framePrefixBytes + len));
+    at += framePrefixBytes + len;
+  }
+  assert(at === framed.length, 'truncated framed response');
+  return out;
+}

@@ -18,6 +18,7 @@ import { Backend } from '../storage/backend/backend.js';
 import type { WatchLimits } from './limits.js';
 import { mvccHistory } from './mvcc-history.js';
 import { WatchStream, type ResponseSink } from './watch-stream.js';
+import { splitFramed } from './watch-response.js';
 import { WatchableStore } from './watchable-store.js';
 
 const silent: Logger = { info() {}, warn() {}, error() {}, debug() {}, child: () => silent } as unknown as Logger;
@@ -25,10 +26,14 @@ const B = (s: string): Buffer => Buffer.from(s, 'latin1');
 
 class Sink implements ResponseSink {
   blocked = false;
+  writes = 0;
   readonly got: WatchResponse[] = [];
   failed: EtcdError | undefined;
-  write(bytes: Buffer): boolean {
-    this.got.push(WatchResponse.decode(bytes));
+  write(framed: Buffer, count: number): boolean {
+    this.writes++;
+    const messages = splitFramed(framed);
+    assert.equal(messages.length, count);
+    for (const bytes of messages) this.got.push(WatchResponse.decode(bytes));
     return !this.blocked;
   }
   fail(err: EtcdError): void {
@@ -57,7 +62,7 @@ after(() => {
 /** A store with a manual catch-up scheduler; rounds run only when the test says so. */
 function setup(limits: Partial<WatchLimits> = {}): {
   kv: KvStore; store: WatchableStore; rounds: () => void; put: (k: string, v: string) => number; del: (k: string) => number;
-  stream: (sink: Sink, opts?: { progressIntervalMs?: number }) => WatchStream;
+  stream: (sink: Sink, opts?: { progressIntervalMs?: number; term?: () => bigint }) => WatchStream;
 } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'watch-stream-test-'));
   dirs.push(dir);
@@ -78,8 +83,8 @@ function setup(limits: Partial<WatchLimits> = {}): {
     },
     put: (k, v) => write((t) => t.put(B(k), B(v), 0n)),
     del: (k) => write((t) => void t.deleteRange(B(k), undefined)),
-    stream: (sink, opts = {}) => new WatchStream(store, sink, {
-      header: (revision) => ({ clusterId: 1n, memberId: 2n, revision: BigInt(revision), raftTerm: 3n }),
+    stream: (sink, { term = () => 3n, ...opts } = {}) => new WatchStream(store, sink, {
+      header: (revision) => ({ clusterId: 1n, memberId: 2n, revision: BigInt(revision), raftTerm: term() }),
       fragmentBytesMax: 1 << 20, ...opts,
     }),
   };
@@ -255,4 +260,46 @@ test('revisions that bypass notify (a replaced store) are caught up from history
   t.rounds();
   assert.deepEqual(sink.take().map((r) => r.events.map((e) => Number(e.kv!.modRevision))), [[6]]);
   s.close();
+});
+
+test('a fan-out leaves as one write per stream and revision, queued responses drain coalesced, headers follow the term', () => {
+  const t = setup();
+  let term = 3n;
+  const sinks = [new Sink(), new Sink()];
+  const streams = sinks.map((sink) => t.stream(sink, { term: () => term }));
+  for (let i = 0; i < 5; i++) streams[0]!.create(create({ key: 'fan/', end: 'fan0' }));
+  for (let i = 0; i < 3; i++) streams[1]!.create(create({ key: 'fan/', end: 'fan0', prevKv: i === 0 }));
+  for (const sink of sinks) {
+    sink.take();
+    sink.writes = 0;
+  }
+  const rev = t.put('fan/a', '1');
+  assert.deepEqual(sinks.map((k) => k.writes), [1, 1]);
+  assert.deepEqual(sinks[0]!.take().map(summary), [0, 1, 2, 3, 4].map((id) => `id=${id} rev=${rev} PUT:fan/a@${rev}`));
+  assert.equal(sinks[1]!.take().length, 3);
+  term = 4n;
+  const txn = t.kv.write();
+  txn.put(B('fan/a'), B('2'), 0n);
+  txn.put(B('fan/b'), B('3'), 0n);
+  const r = txn.end();
+  t.store.notify(r.events, r.revision);
+  assert.deepEqual(sinks.map((k) => k.writes), [2, 2]);
+  const second = sinks[1]!.take();
+  assert.deepEqual(second.map((m) => [m.header!.raftTerm, m.events.map((e) => e.kv!.key.toString())]), [0, 1, 2].map(() => [4n, ['fan/a', 'fan/b']]));
+  assert.equal(second[0]!.events[0]!.prevKv!.value.toString(), '1');
+  term = 5n; // a new leader without a new revision: the header is checked again
+  streams[0]!.requestProgress();
+  assert.deepEqual(sinks[0]!.take().slice(-1).map((m) => [m.watchId, m.header!.revision, m.header!.raftTerm]), [[-1n, BigInt(r.revision), 5n]]);
+  // A full transport: later responses queue, and leave several per write once it drains.
+  sinks[0]!.blocked = true;
+  const revs = [t.put('fan/c', '4'), t.put('fan/d', '5'), t.put('fan/e', '6')];
+  sinks[0]!.blocked = false;
+  sinks[0]!.writes = 0;
+  const before = sinks[0]!.take().length;
+  streams[0]!.onDrain();
+  const drained = sinks[0]!.take();
+  assert.equal(before + drained.length, 15);
+  assert.equal(sinks[0]!.writes, 1);
+  assert.deepEqual(drained.map((m) => Number(m.header!.revision)), revs.slice(1).flatMap((v) => [v, v, v, v, v]));
+  for (const x of streams) x.checkInvariants();
 });

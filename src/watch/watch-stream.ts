@@ -2,6 +2,11 @@
  * One client's watch stream (etcd's serverWatchStream + mvcc watchStream): creates and cancels watchers
  * with etcd 3.4's ids and answers, frames their responses, and owns the stream's outgoing queue.
  *
+ * Output: responses are gathered while the store delivers one write (all watchers of this stream that
+ * receive it) and handed to the transport as one buffer of gRPC-framed messages when the store is done
+ * (flushOutput), so a fan-out costs one allocation and one write per stream rather than per watcher.
+ * Control responses flush at once.
+ *
  * Back-pressure: responses go straight to the transport while it accepts them; once it reports full,
  * they wait in a bounded queue until it drains. An event response that does not fit is not queued: the
  * store parks its watcher as a victim and catches it up from history when this stream drains. Control
@@ -22,14 +27,19 @@ import {
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { progressIntervalDefaultMs } from './limits.js';
 import type { SharedEvent } from './shared-event.js';
-import { encodeHeaderField, encodeResponse, fragmentResponse, joinFields, type ResponseHead } from './watch-response.js';
+import {
+  bodySize, encodeHeaderField, encodeResponse, fragmentResponse, framePrefixBytes, frameFields, writeFramed, type ResponseHead,
+} from './watch-response.js';
 import type { WatchableStore } from './watchable-store.js';
 import { aboveAllKeys, Watcher, type EventBatch, type WatcherOwner, type WatcherState } from './watcher.js';
 
 /** Where a stream's responses go (the gRPC call, or a test). */
 export interface ResponseSink {
-  /** Writes one encoded WatchResponse; false when the transport is full (call onDrain() later). */
-  write(bytes: Buffer): boolean;
+  /**
+   * Writes `count` encoded WatchResponses, each behind gRPC's 5-byte length prefix, back to back; false
+   * when the transport is full (call onDrain() later).
+   */
+  write(framed: Buffer, count: number): boolean;
   /** Ends the stream with an error status. */
   fail(err: EtcdError): void;
 }
@@ -52,6 +62,22 @@ export const cancelReasons = {
 const autoWatchId = 0n;
 const invalidWatchId = -1n;
 const maxSafe = BigInt(Number.MAX_SAFE_INTEGER);
+const empty = Buffer.alloc(0);
+/** Gathered output goes to the transport at this size even mid-write: one HTTP/2 DATA frame's worth. */
+const outputChunkBytes = 16 * 1024;
+
+/** The header last encoded by any stream: a write fanned out over many streams encodes it once. */
+let lastHeader: { header: ResponseHeader; bytes: Uint8Array; field: Buffer } | undefined;
+
+function sharedHeader(h: ResponseHeader): { bytes: Uint8Array; field: Buffer } {
+  const l = lastHeader?.header;
+  if (l !== undefined && l.revision === h.revision && l.raftTerm === h.raftTerm && l.memberId === h.memberId && l.clusterId === h.clusterId) {
+    return lastHeader!;
+  }
+  const bytes = ResponseHeader.encode(h).finish();
+  lastHeader = { header: { ...h }, bytes, field: encodeHeaderField(bytes) };
+  return lastHeader;
+}
 
 /** A request's int64 start revision as a number: beyond 2^53 it is only compared, so clamped. */
 function revisionOf(v: bigint): number {
@@ -61,6 +87,7 @@ function revisionOf(v: bigint): number {
 }
 
 interface QueuedResponse {
+  /** One framed response. */
   readonly bytes: Buffer;
   readonly control: boolean;
 }
@@ -82,6 +109,17 @@ export class WatchStream implements WatcherOwner {
   #progressPending = false;
   #timer: NodeJS.Timeout | undefined;
   #headerCache: { revision: number; term: bigint; bytes: Uint8Array; field: Buffer } | undefined;
+  /** The cached header was checked against the current term since the last flushOutput(). */
+  #headerFresh = false;
+  /**
+   * Responses gathered for the next write, as parallel arrays (header field, watch id field, event
+   * fields; a whole message sits in the first with the others empty) so a fan-out allocates nothing per
+   * watcher. Only filled while the transport is not blocked and the queue is empty.
+   */
+  readonly #outHeads: Buffer[] = [];
+  readonly #outIds: Buffer[] = [];
+  readonly #outBodies: Array<Buffer | readonly Buffer[]> = [];
+  #outBytes = 0;
   #closed = false;
 
   constructor(store: WatchableStore, sink: ResponseSink, options: WatchStreamOptions) {
@@ -180,6 +218,7 @@ export class WatchStream implements WatcherOwner {
     this.#queue.length = 0;
     this.#queueHead = 0;
     this.#queuedBytes = 0;
+    this.#clearOutput();
     this.#store.unregisterStream(this);
   }
 
@@ -209,19 +248,43 @@ export class WatchStream implements WatcherOwner {
   }
 
   deliver(w: Watcher, { events, headerRev }: EventBatch): boolean {
-    const wanted = (e: SharedEvent): boolean => !(e.isPut ? w.noPut : w.noDelete);
-    if (!events.some(wanted)) return true; // filtered out: nothing to send, and nothing missed
+    let wanted = 0;
+    for (const e of events) if (!(e.isPut ? w.noPut : w.noDelete)) wanted++;
+    if (wanted === 0) return true; // filtered out: nothing to send, and nothing missed
     if (!this.hasRoom()) return false;
-    const fields: Buffer[] = [];
-    for (const e of events) if (wanted(e)) fields.push(e.field(w.prevKv, this.#store.lookupPrevKv));
+    const lookup = this.#store.lookupPrevKv;
+    let body: Buffer | Buffer[];
+    if (events.length === 1) {
+      body = events[0]!.field(w.prevKv, lookup);
+    } else {
+      body = [];
+      for (const e of events) if (!(e.isPut ? w.noPut : w.noDelete)) body.push(e.field(w.prevKv, lookup));
+    }
     if (w.fragment) {
       const head: ResponseHead = { header: this.#header(headerRev), watchId: w.id };
-      for (const part of fragmentResponse(head, fields, { maxBytes: this.#o.fragmentBytesMax })) this.#send(part, false);
+      const fields = Buffer.isBuffer(body) ? [body] : body;
+      for (const part of fragmentResponse(head, fields, { maxBytes: this.#o.fragmentBytesMax })) this.#emit(part, empty, empty, false);
     } else {
-      this.#send(joinFields([this.#headerField(headerRev), w.idField, ...fields]), false);
+      this.#emit(this.#headerField(headerRev), w.idField, body, false);
     }
     w.quietSinceTick = false;
     return true;
+  }
+
+  /**
+   * Hands the gathered responses to the transport as one write. The store calls it once it has
+   * delivered a write to every watcher (see WatchableStore.outputPending).
+   */
+  flushOutput(): void {
+    this.#headerFresh = false;
+    const n = this.#outHeads.length;
+    if (n === 0 || this.#closed) return this.#clearOutput();
+    const out = Buffer.allocUnsafe(this.#outBytes);
+    let pos = 0;
+    for (let i = 0; i < n; i++) pos = writeFramed(out, pos, this.#outHeads[i]!, this.#outIds[i]!, this.#outBodies[i]!);
+    assert(pos === out.length, () => `gathered output sized ${out.length}, written ${pos}`);
+    this.#clearOutput();
+    if (!this.#sink.write(out, n)) this.#blocked = true;
   }
 
   compacted(w: Watcher, compactRev: number): void {
@@ -261,10 +324,11 @@ export class WatchStream implements WatcherOwner {
     const rev = this.#store.history.revision();
     for (const w of this.#progressWatchers) {
       if (w.quietSinceTick && w.state === 'synced' && this.hasRoom()) {
-        this.#send(encodeResponse({ header: this.#header(rev), watchId: w.id }), false);
+        this.#emit(encodeResponse({ header: this.#header(rev), watchId: w.id }), empty, empty, false);
       }
       w.quietSinceTick = true;
     }
+    this.flushOutput();
   }
 
   // ---------------------------------------------------------------------------- output
@@ -281,18 +345,22 @@ export class WatchStream implements WatcherOwner {
     return this.#cachedHeader(revision).field;
   }
 
-  /** A fan-out sends many responses at one revision: the header is encoded once for them. */
+  /**
+   * A fan-out sends many responses at one revision: the header is encoded once for them, and checked
+   * against the current term once per write delivered (the term cannot change while one is delivered).
+   */
   #cachedHeader(revision: number): { bytes: Uint8Array; field: Buffer } {
-    const h = this.#o.header(revision);
     const c = this.#headerCache;
+    if (c !== undefined && c.revision === revision && this.#headerFresh) return c;
+    this.#headerFresh = true;
+    const h = this.#o.header(revision);
     if (c !== undefined && c.revision === revision && c.term === h.raftTerm) return c;
-    const bytes = ResponseHeader.encode(h).finish();
-    this.#headerCache = { revision, term: h.raftTerm, bytes, field: encodeHeaderField(bytes) };
+    this.#headerCache = { revision, term: h.raftTerm, ...sharedHeader(h) };
     return this.#headerCache;
   }
 
   #sendControl(bytes: Buffer): void {
-    this.#send(bytes, true);
+    this.#emit(bytes, empty, empty, true);
     if (this.#queuedControl > this.#store.limits.streamQueuedControlMax) {
       // The client keeps sending requests but reads none of the answers.
       this.close();
@@ -300,26 +368,51 @@ export class WatchStream implements WatcherOwner {
     }
   }
 
-  #send(bytes: Buffer, control: boolean): void {
+  /** One response: head, watch id and event fields (or a whole message as head, the others empty). */
+  #emit(head: Buffer, id: Buffer, body: Buffer | readonly Buffer[], control: boolean): void {
     if (this.#closed) return;
-    if (!this.#blocked && this.#queue.length === this.#queueHead) {
-      if (!this.#sink.write(bytes)) this.#blocked = true;
+    if (this.#blocked || this.#queue.length !== this.#queueHead) {
+      // No flush follows a queued response: the next one checks the header's term again.
+      this.#headerFresh = false;
+      const bytes = frameFields(head, id, body);
+      this.#queue.push({ bytes, control });
+      this.#queuedBytes += bytes.length;
+      this.#store.queued(bytes.length);
+      if (control) this.#queuedControl++;
       return;
     }
-    this.#queue.push({ bytes, control });
-    this.#queuedBytes += bytes.length;
-    this.#store.queued(bytes.length);
-    if (control) this.#queuedControl++;
+    if (this.#outHeads.length === 0) this.#store.outputPending(this);
+    this.#outHeads.push(head);
+    this.#outIds.push(id);
+    this.#outBodies.push(body);
+    this.#outBytes += framePrefixBytes + head.length + id.length + bodySize(body);
+    if (control || this.#outBytes >= outputChunkBytes) this.flushOutput();
   }
 
+  #clearOutput(): void {
+    this.#outHeads.length = 0;
+    this.#outIds.length = 0;
+    this.#outBodies.length = 0;
+    this.#outBytes = 0;
+  }
+
+  /** Writes queued responses, several per write, until the transport is full again. */
   #flush(): void {
     while (!this.#blocked && this.#queueHead < this.#queue.length && !this.#closed) {
-      const item = this.#queue[this.#queueHead]!;
-      this.#queue[this.#queueHead++] = undefined;
-      this.#queuedBytes -= item.bytes.length;
-      this.#store.queued(-item.bytes.length);
-      if (item.control) this.#queuedControl--;
-      if (!this.#sink.write(item.bytes)) this.#blocked = true;
+      const parts: Buffer[] = [];
+      let bytes = 0;
+      while (this.#queueHead < this.#queue.length) {
+        const item = this.#queue[this.#queueHead]!;
+        if (parts.length > 0 && bytes + item.bytes.length > outputChunkBytes) break;
+        this.#queue[this.#queueHead++] = undefined;
+        this.#queuedBytes -= item.bytes.length;
+        this.#store.queued(-item.bytes.length);
+        if (item.control) this.#queuedControl--;
+        parts.push(item.bytes);
+        bytes += item.bytes.length;
+      }
+      const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes);
+      if (!this.#sink.write(out, parts.length)) this.#blocked = true;
     }
     if (this.#queueHead === this.#queue.length) {
       this.#queue.length = 0;

@@ -24,6 +24,7 @@ import { Backend } from '../storage/backend/backend.js';
 import type { WatchLimits } from './limits.js';
 import { mvccHistory } from './mvcc-history.js';
 import { WatchStream, type ResponseSink } from './watch-stream.js';
+import { splitFramed } from './watch-response.js';
 import { WatchableStore } from './watchable-store.js';
 
 const silent: Logger = { info() {}, warn() {}, error() {}, debug() {}, child: () => silent } as unknown as Logger;
@@ -73,8 +74,10 @@ class TestSink implements ResponseSink {
   blocked = false;
   readonly responses: WatchResponse[] = [];
   failed: EtcdError | undefined;
-  write(bytes: Buffer): boolean {
-    this.responses.push(WatchResponse.decode(bytes));
+  write(framed: Buffer, count: number): boolean {
+    const messages = splitFramed(framed);
+    assert.equal(messages.length, count);
+    for (const bytes of messages) this.responses.push(WatchResponse.decode(bytes));
     return !this.blocked;
   }
   fail(err: EtcdError): void {

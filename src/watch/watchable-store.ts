@@ -66,6 +66,11 @@ export interface WatchStats {
   readonly queuedBytes: number;
 }
 
+/** A stream that gathers the responses of one delivered write and writes them together. */
+export interface OutputBuffer {
+  flushOutput(): void;
+}
+
 /** Something the store can shut down when it closes (a stream). */
 export interface Closable {
   shutdown(): void;
@@ -82,6 +87,8 @@ export class WatchableStore {
   readonly #unsynced = new Set<Watcher>();
   readonly #victims = new Map<WatcherOwner, Set<Watcher>>();
   readonly #streams = new Set<Closable>();
+  /** Streams holding responses gathered during the current notify() or catch-up round. */
+  readonly #pendingOutput: OutputBuffer[] = [];
   #victimCount = 0;
   /** The revision the next notify() must carry: every write that changes something is notified. */
   #nextRev: number;
@@ -114,6 +121,18 @@ export class WatchableStore {
 
   stats(): WatchStats {
     return { synced: this.#synced.size, unsynced: this.#unsynced.size, victims: this.#victimCount, queuedBytes: this.#queuedBytes };
+  }
+
+  /** A stream gathered its first response since the last flush: it is flushed when delivery ends. */
+  outputPending(stream: OutputBuffer): void {
+    this.#pendingOutput.push(stream);
+  }
+
+  #flushOutput(): void {
+    // A flush can make room elsewhere but never delivers, so nothing is added while this runs.
+    const streams = this.#pendingOutput;
+    for (let i = 0; i < streams.length; i++) streams[i]!.flushOutput();
+    streams.length = 0;
   }
 
   registerStream(stream: Closable): void {
@@ -182,7 +201,10 @@ export class WatchableStore {
     }
     this.#nextRev = revision + 1;
     if (this.#synced.size === 0) return;
-    if (events.length === 1) return this.#notifyOne(new SharedEvent(events[0]!), revision);
+    if (events.length === 1) {
+      this.#notifyOne(new SharedEvent(events[0]!), revision);
+      return this.#flushOutput();
+    }
     const batches = new Map<Watcher, SharedEvent[]>();
     for (const ev of events) {
       const shared = new SharedEvent(ev);
@@ -201,6 +223,7 @@ export class WatchableStore {
       w.minRev = revision;
       this.#park(w);
     }
+    this.#flushOutput();
   }
 
   /** The common single-event write, without per-watcher batches. */
@@ -318,6 +341,7 @@ export class WatchableStore {
       });
     }
     for (const w of chosen.group.values()) this.#advance(w, { batch: batches.get(w), lastRev, current });
+    this.#flushOutput();
     if (this.#unsynced.size > 0) this.#kick();
     return this.#unsynced.size;
   }

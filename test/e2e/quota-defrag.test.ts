@@ -62,6 +62,14 @@ interface QuotaObservation {
   afterRestart: string;
   disarmed: string;
   listedAfterDisarm: string;
+  /** /health while NOSPACE is active and after the disarm: status and body. */
+  healthDuring: string;
+  healthAfter: string;
+}
+
+async function health(m: Member): Promise<string> {
+  const res = await fetch(`${m.clientUrl}/health`);
+  return `${res.status} ${await res.text()}`;
 }
 
 async function quotaScenario(target: Target): Promise<QuotaObservation> {
@@ -77,6 +85,7 @@ async function quotaScenario(target: Target): Promise<QuotaObservation> {
       const listed = norm(await alarmList(m));
       const listedJson = norm((await m.etcdctl(['alarm', 'list', '-w', 'json'])).stdout);
       const statusErrors = status.errors.map(norm);
+      const healthDuring = await health(m);
       // While NOSPACE is active: small writes and lease grants refused; reads, deletes, compaction served.
       assert.deepEqual(await rpcFailure(() => rpc.put({ key: Buffer.from('tiny'), value: Buffer.from('x') })), noSpace);
       assert.deepEqual(await rpcFailure(() => rpc.leaseGrant({ TTL: 60n })), noSpace);
@@ -104,7 +113,8 @@ async function quotaScenario(target: Target): Promise<QuotaObservation> {
       const listedAfterDisarm = await alarmList(m);
       await rpc.put({ key: Buffer.from('tiny'), value: Buffer.from('x') });
       assert.deepEqual((await rpc.status()).errors, []);
-      return { listed, listedJson, statusErrors, afterRestart, disarmed, listedAfterDisarm };
+      const healthAfter = await health(m);
+      return { listed, listedJson, statusErrors, afterRestart, disarmed, listedAfterDisarm, healthDuring, healthAfter };
     });
   } finally {
     rpc.close();
@@ -122,6 +132,9 @@ test('quota: NOSPACE raised, listed as etcd lists it, survives a restart, cleare
     afterRestart: 'memberID:<ID> alarm:NOSPACE \n',
     disarmed: 'memberID:<ID> alarm:NOSPACE \n',
     listedAfterDisarm: '',
+    // etcd 3.4's /health: 503 while any alarm is active.
+    healthDuring: '503 {"health":"false"}\n',
+    healthAfter: '200 {"health":"true"}',
   };
   for (const [label, obs] of seen) assert.deepEqual(obs, expected, label);
 });

@@ -21,12 +21,14 @@ let pki: TestPki;
 let server: Issued;
 let alice: Issued;
 let mallory: Issued;
+let rootCert: Issued;
 
 before(() => {
   pki = TestPki.create();
   server = pki.issue('server', { cn: 'localhost', ips: ['127.0.0.1'], dns: ['localhost'] });
   alice = pki.issue('alice', { cn: 'alice' });
   mallory = pki.issue('mallory', { cn: 'mallory' });
+  rootCert = pki.issue('root', { cn: 'root' });
   pki.revoke(mallory);
   pki.crl();
 });
@@ -37,7 +39,7 @@ after(() => pki.remove());
 function normalised(r: CtlResult, m: Member): string {
   const clean = (text: string): string => text
     .split(String(m.clientPort)).join('<client-port>')
-    .split(String(m.httpClientPort)).join('<http-port>')
+    .split(m.httpClientPort !== 0 ? String(m.httpClientPort) : '<no http port>').join('<http-port>')
     .replace(/"ts":"[^"]*"/g, '"ts":"<ts>"')
     .replace(/endpoint:\/\/client-[0-9a-f-]+\//g, 'endpoint://client-<uuid>/');
   return `code=${r.code}\n--stdout--\n${clean(r.stdout)}--stderr--\n${clean(r.stderr)}`;
@@ -85,6 +87,51 @@ describe('client TLS', () => {
         assert.match(log, /starting with client TLS|ClientTLS: /);
         assert.match(log, /^(?=.*rejected connection)(?=.*certificate serial [0-9a-f]+ revoked).*$/m);
         assert.match(log, /^(?=.*rejected connection)(?=.*tls: client didn't provide a certificate).*$/m);
+      } finally {
+        await m.destroy();
+      }
+    }
+    const [reference, ...others] = [...results];
+    for (const [label, outputs] of others) {
+      for (const [stepName, text] of Object.entries(reference![1])) {
+        assert.equal(outputs[stepName], text, `${label} differs from ${reference![0]} at "${stepName}"`);
+      }
+    }
+  });
+
+  test('under --client-cert-auth with auth enabled, the certificate CN is the user: same outputs as etcd', async () => {
+    const results = new Map<string, Outputs>();
+    for (const target of targets) {
+      const m = await Member.start({
+        target,
+        flags: [`--cert-file=${server.cert}`, `--key-file=${server.key}`, `--trusted-ca-file=${pki.caCert}`, '--client-cert-auth'],
+        tls: { ctlArgs: ['--cacert', pki.caCert, '--cert', rootCert.cert, '--key', rootCert.key] },
+      });
+      try {
+        results.set(target.label, await withLogsOnFailure([m], async () => {
+          const out: Record<string, string> = {};
+          const as = (who: Issued, ...args: string[]): Promise<CtlResult> =>
+            etcdctl(['--cacert', pki.caCert, '--cert', who.cert, '--key', who.key, ...args], { endpoints: m.clientUrl });
+          const step = async (name: string, who: Issued, ...args: string[]): Promise<CtlResult> => {
+            const r = await as(who, ...args);
+            out[name] = normalised(r, m);
+            return r;
+          };
+          await step('add root', rootCert, 'user', 'add', 'root:rootpw', '--interactive=false');
+          await step('grant root', rootCert, 'user', 'grant-role', 'root', 'root');
+          await step('add alice', rootCert, 'user', 'add', 'alice:apw', '--interactive=false');
+          await step('add role', rootCert, 'role', 'add', 'r');
+          await step('grant foo', rootCert, 'role', 'grant-permission', 'r', 'readwrite', 'foo');
+          await step('grant alice', rootCert, 'user', 'grant-role', 'alice', 'r');
+          assert.equal((await step('enable', rootCert, 'auth', 'enable')).code, 0);
+          assert.equal((await step('root writes by CN', rootCert, 'put', 'secret', 's')).stdout, 'OK\n');
+          assert.equal((await step('alice writes foo by CN', alice, 'put', 'foo', 'bar')).stdout, 'OK\n');
+          assert.notEqual((await step('alice refused secret', alice, 'put', 'secret', 'x')).code, 0);
+          assert.notEqual((await step('alice refused user list', alice, 'user', 'list')).code, 0);
+          assert.equal((await step('root lists users', rootCert, 'user', 'list')).stdout, 'alice\nroot\n');
+          await step('root reads secret', rootCert, 'get', 'secret');
+          return out;
+        }));
       } finally {
         await m.destroy();
       }

@@ -1,9 +1,10 @@
 /**
  * etcd's Watch service: one bidirectional stream per client connection carrying many watchers. This
  * file only adapts the transport: requests are decoded and handed to a WatchStream (src/watch), which
- * writes pre-encoded WatchResponse bytes back. Only the grpc-js call surface is used ('data', 'drain',
- * 'error', 'cancelled' events; write() and its back-pressure result), so any server with grpc-js-shaped
- * call objects can carry it.
+ * writes pre-encoded WatchResponse bytes back, already gRPC-framed and many per write (FramedMessages,
+ * which our call objects pass through as they are; the HTTP/JSON gateway gets them one by one). Otherwise
+ * only the grpc-js call surface is used ('data', 'drain', 'error', 'cancelled' events; write() and its
+ * back-pressure result).
  */
 import { Metadata, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { EtcdError } from '../../base/errors.js';
@@ -13,6 +14,7 @@ import type { Logger } from '../../base/logger.js';
 import { WatchRequest, WatchResponse, type ResponseHeader } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { WatchStream, type ResponseSink } from '../../watch/watch-stream.js';
 import type { WatchableStore } from '../../watch/watchable-store.js';
+import { FramedMessages } from '../h2/grpc-wire.js';
 import type { ServiceRegistration } from './services.js';
 
 /** etcd lets a frame exceed --max-request-bytes by this much; fragmenting uses the same allowance. */
@@ -58,7 +60,8 @@ function statusOf(err: EtcdError): Partial<ServiceError> {
 
 function serveWatch(call: ServerDuplexStream<WatchRequest, Buffer>, o: WatchServiceOptions): void {
   const sink: ResponseSink = {
-    write: (bytes) => call.write(bytes),
+    // Pre-framed: our call objects (src/api/h2/grpc-js-compat.ts) write them as they are.
+    write: (framed, count) => call.write(new FramedMessages(framed, count) as unknown as Buffer),
     // grpc-js turns an 'error' emitted on a server stream into the call's status.
     fail: (err) => void call.emit('error', statusOf(err)),
   };

@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { GrpcCode } from '../../base/errors.js';
 import {
-  encodeGrpcMessage, frameMessage, frameMessages, GrpcStatusError, MessageReader, type MessageEncoding,
+  encodeGrpcMessage, frameMessage, frameMessages, GrpcStatusError, MessageReader, messagePrefixBytes, type MessageEncoding,
 } from './grpc-wire.js';
 import { canceledCode, noopMethodMetrics, type GrpcMethodMetrics } from './grpc-metrics.js';
 import { sendMessageBytesMax, sendTooLargeDetails, type StreamedMessage, writeStreamedMessage } from './streamed-message.js';
@@ -171,6 +171,17 @@ export class GrpcCall {
     for (const p of payloads) bytes += p.length;
     this.#metrics.sent(payloads.length, bytes);
     return this.#write(frameMessages(payloads), done);
+  }
+
+  /** Writes messages framed by the caller (FramedMessages), as they are. */
+  sendFramed(framed: Buffer, count: number, done?: (err?: Error | null) => void): boolean {
+    if (this.#statusSent || !this.#writable()) {
+      if (done !== undefined) process.nextTick(done);
+      return false;
+    }
+    this.sendHeaders();
+    this.#metrics.sent(count, framed.length - count * messagePrefixBytes);
+    return this.#write(framed, done);
   }
 
   /** The unary answer: headers, the message and the OK trailers leave in one turn. */

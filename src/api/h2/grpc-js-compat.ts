@@ -18,6 +18,7 @@ import type { Logger } from '../../base/logger.js';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import type { CallListener, CallStatus } from './grpc-call.js';
 import { isStreamedMessage, type StreamedMessage } from './streamed-message.js';
+import { FramedMessages } from './grpc-wire.js';
 
 /**
  * What the call objects need from the transport: GrpcCall (gRPC over HTTP/2) is one, the HTTP/JSON
@@ -34,6 +35,8 @@ export interface CallCore {
   sendHeaders(extra?: OutgoingHttpHeaders): void;
   sendMessage(payload: Uint8Array, done?: (err?: Error | null) => void): boolean;
   sendMessages(payloads: readonly Uint8Array[], done?: (err?: Error | null) => void): boolean;
+  /** Messages framed by the handler (FramedMessages), written as they are; without it they are split. */
+  sendFramed?(framed: Buffer, count: number, done?: (err?: Error | null) => void): boolean;
   sendUnaryResponse(payload: Uint8Array, trailers?: OutgoingHttpHeaders): void;
   /** Writes a large response piece by piece (streamed-message.ts); absent where the transport cannot. */
   sendStreamedUnaryResponse?(message: StreamedMessage, opts: { trailers?: OutgoingHttpHeaders | undefined; onError: (err: unknown) => void }): void;
@@ -272,14 +275,22 @@ class ResponseWriter {
   }
 
   write(chunk: unknown, done: (err?: Error | null) => void): void {
+    if (chunk instanceof FramedMessages) return this.#sendFramed([chunk], done);
     const bytes = this.#ctx.serialize(chunk);
     if (bytes === null) done();
     else this.#ctx.core.sendMessage(bytes, done);
   }
 
   writev(chunks: ReadonlyArray<{ chunk: unknown }>, done: (err?: Error | null) => void): void {
+    if (chunks.every((c) => c.chunk instanceof FramedMessages)) {
+      return this.#sendFramed(chunks.map((c) => c.chunk as FramedMessages), done);
+    }
     const payloads: Uint8Array[] = [];
     for (const c of chunks) {
+      if (c.chunk instanceof FramedMessages) {
+        payloads.push(...c.chunk.payloads());
+        continue;
+      }
       const bytes = this.#ctx.serialize(c.chunk);
       if (bytes === null) {
         done();
@@ -288,6 +299,19 @@ class ResponseWriter {
       payloads.push(bytes);
     }
     this.#ctx.core.sendMessages(payloads, done);
+  }
+
+  /** Pre-framed chunks leave as one write; a transport that frames by itself gets the messages. */
+  #sendFramed(chunks: readonly FramedMessages[], done: (err?: Error | null) => void): void {
+    const core = this.#ctx.core;
+    if (core.sendFramed === undefined) {
+      core.sendMessages(chunks.flatMap((c) => c.payloads()), done);
+      return;
+    }
+    let count = 0;
+    for (const c of chunks) count += c.count;
+    const bytes = chunks.length === 1 ? chunks[0]!.bytes : Buffer.concat(chunks.map((c) => c.bytes));
+    core.sendFramed(bytes, count, done);
   }
 
   #corked = false;
@@ -368,7 +392,8 @@ class ServerStreamCall extends Writable implements CallListener {
     this.#writer.final();
   }
   override write(chunk: unknown, encoding?: BufferEncoding | WriteDone, done?: WriteDone): boolean {
-    this.#writer.corkTurn(this);
+    // Pre-framed chunks are batched by their writer already: corking them would only add a turn's work.
+    if (!(chunk instanceof FramedMessages)) this.#writer.corkTurn(this);
     return typeof encoding === 'function' ? super.write(chunk, encoding) : super.write(chunk, encoding ?? 'utf8', done);
   }
   /** As grpc-js: the argument is trailing metadata, not a last message. */
@@ -515,7 +540,8 @@ class BidiCall extends Duplex implements CallListener {
     this.#writer.final();
   }
   override write(chunk: unknown, encoding?: BufferEncoding | WriteDone, done?: WriteDone): boolean {
-    this.#writer.corkTurn(this);
+    // Pre-framed chunks are batched by their writer already: corking them would only add a turn's work.
+    if (!(chunk instanceof FramedMessages)) this.#writer.corkTurn(this);
     return typeof encoding === 'function' ? super.write(chunk, encoding) : super.write(chunk, encoding ?? 'utf8', done);
   }
   override end(metadata?: unknown): this {

@@ -16,7 +16,7 @@ import {
   KVService, MaintenanceService, PutRequest, PutResponse, RangeRequest, RangeResponse, SnapshotRequest,
   SnapshotResponse, WatchRequest, WatchResponse, WatchService,
 } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
-import { MessageReader } from './grpc-wire.js';
+import { FramedMessages, MessageReader } from './grpc-wire.js';
 import type { H2ServiceRegistration } from './h2-server.js';
 import { closeSession, connect, grpcFrame, rawCall, rawResponse, recordingLog, startServer, waitFor, type Started } from './test-support.js';
 
@@ -48,12 +48,25 @@ const watch: H2ServiceRegistration = {
     watch: (call: ServerDuplexStream<WatchRequest, WatchResponse>) => {
       call.on('cancelled', () => seen.cancelled.push('watch'));
       call.on('data', (r: WatchRequest) => {
+        const key = r.requestUnion?.$case === 'createRequest' ? r.requestUnion.value.key.toString() : '';
+        if (key.startsWith('framed-')) return writeFramedPlan(call, key);
         const burst = r.requestUnion?.$case === 'createRequest' && r.requestUnion.value.key.toString() === 'burst' ? 5 : 1;
         for (let i = 0; i < burst; i++) call.write(WatchResponse.fromPartial({ created: true, watchId: BigInt(i) }));
       });
     },
   },
 };
+
+/** Responses handed over pre-framed (as the watch stream does), alone, several, and mixed with plain ones. */
+function writeFramedPlan(call: ServerDuplexStream<WatchRequest, WatchResponse>, key: string): void {
+  const framed = (...ids: number[]): FramedMessages => new FramedMessages(
+    Buffer.concat(ids.map((id) => grpcFrame(WatchResponse.encode(WatchResponse.fromPartial({ watchId: BigInt(id) })).finish()))), ids.length);
+  const plain = (id: number): WatchResponse => WatchResponse.fromPartial({ watchId: BigInt(id) });
+  const write = (m: FramedMessages | WatchResponse): boolean => call.write(m as WatchResponse);
+  if (key === 'framed-one') write(framed(0, 1, 2, 3));
+  if (key === 'framed-two') [framed(0, 1), framed(2, 3)].forEach(write);
+  if (key === 'framed-mixed') [plain(0), framed(1, 2), plain(3)].forEach(write);
+}
 
 const total = 200;
 const blobBytes = 64 * 1024;
@@ -303,6 +316,23 @@ test('writes made in one turn leave together: five messages, one DATA frame', as
   assert.deepEqual(ids, [0n, 1n, 2n, 3n, 4n]);
   assert.equal(chunks.length, 1);
   req.close();
+});
+
+test('pre-framed messages leave as they are, in order with plain ones: alone, several, and mixed', async () => {
+  for (const key of ['framed-one', 'framed-two', 'framed-mixed']) {
+    const req = session.request({ ':method': 'POST', ':path': '/etcdserverpb.Watch/Watch', 'content-type': 'application/grpc', te: 'trailers' });
+    req.on('error', () => {});
+    const ids: bigint[] = [];
+    const reader = new MessageReader({ maxBytes: 1000, encoding: 'identity' });
+    const four = new Promise<void>((resolve) => req.on('data', (c: Buffer) => {
+      reader.push(c, (m) => ids.push(WatchResponse.decode(m).watchId));
+      if (ids.length >= 4) resolve();
+    }));
+    req.write(grpcFrame(WatchRequest.encode(WatchRequest.fromPartial({ requestUnion: { $case: 'createRequest', value: { key: Buffer.from(key) } } })).finish()));
+    await four;
+    assert.deepEqual(ids, [0n, 1n, 2n, 3n], key);
+    req.close();
+  }
 });
 
 test('HTTP/1.1 and non-gRPC HTTP/2 on the same port reach the HTTP handler', async () => {

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { GrpcCode } from '../../base/errors.js';
 import { sniffProtocol } from './client-listener.js';
 import {
-  decodeGrpcMessage, encodeGrpcMessage, frameMessage, frameMessages, GrpcStatusError, MessageReader,
+  decodeGrpcMessage, encodeGrpcMessage, FramedMessages, frameMessage, frameMessages, GrpcStatusError, MessageReader,
   parseGrpcTimeout, type MessageEncoding,
 } from './grpc-wire.js';
 import { grpcFrame } from './test-support.js';
@@ -155,4 +155,12 @@ test('the protocol sniffer decides HTTP/1 on the first differing byte and HTTP/2
   assert.equal(sniffProtocol(Buffer.from('PUT / HTTP/1.1\r\n')), 'http/1.1');
   assert.equal(sniffProtocol(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n')), undefined);
   assert.equal(sniffProtocol(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00')), 'h2');
+});
+
+test('FramedMessages gives back the payloads it carries, and refuses a count or length that does not match', () => {
+  const payloads = [Buffer.from('a'), Buffer.alloc(0), Buffer.alloc(300, 7)];
+  const bytes = frameMessages(payloads);
+  assert.deepEqual(new FramedMessages(bytes, 3).payloads().map((p) => Buffer.from(p)), payloads);
+  assert.equal(statusOf(() => new FramedMessages(bytes, 2).payloads()).code, GrpcCode.Internal);
+  assert.throws(() => new FramedMessages(bytes.subarray(0, bytes.length - 1), 3).payloads());
 });

@@ -50,6 +50,36 @@ export function frameMessage(payload: Uint8Array): Buffer | [Buffer, Uint8Array]
   return out;
 }
 
+/**
+ * Messages already framed by their producer (each its 5-byte prefix and payload, back to back): a
+ * streaming handler that builds many responses at once (a watch fan-out) hands them over as one chunk,
+ * so they leave as one write without being copied or framed again.
+ */
+export class FramedMessages {
+  readonly bytes: Buffer;
+  readonly count: number;
+
+  constructor(bytes: Buffer, count: number) {
+    this.bytes = bytes;
+    this.count = count;
+  }
+
+  /** The payloads, as views of the bytes (for a transport that needs messages one by one). */
+  payloads(): Buffer[] {
+    const out: Buffer[] = [];
+    let at = 0;
+    while (at < this.bytes.length) {
+      const len = this.bytes.readUInt32BE(at + 1);
+      out.push(this.bytes.subarray(at + messagePrefixBytes, at + messagePrefixBytes + len));
+      at += messagePrefixBytes + len;
+    }
+    if (out.length !== this.count || at !== this.bytes.length) {
+      throw new GrpcStatusError(GrpcCode.Internal, `framed messages: ${out.length} of ${this.count} in ${this.bytes.length} bytes`);
+    }
+    return out;
+  }
+}
+
 /** Frames several messages into one buffer: the batch one writev of a streaming call sends. */
 export function frameMessages(payloads: readonly Uint8Array[]): Buffer {
   let total = 0;
