@@ -24,3 +24,4 @@ export { ClientError, isClientError, grpcCodeName, type ClientErrorOptions } fro
 export type { AttemptFailure, CallOptions } from './invoker.js';
 export { parseEndpoint, EndpointError, type Endpoint } from './endpoints.js';
 export { prefixRangeEnd, fromKeyRangeEnd } from './ranges.js';
+export { Watcher, KeepAlives, Locks, Elections, leaseNotFoundDetails, type StreamOptions } from './streams.js';
