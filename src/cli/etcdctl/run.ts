@@ -9,7 +9,7 @@ import { snapshotCommand } from './cmd-snapshot.js';
 import { watchCommand } from './cmd-watch.js';
 import { leaseCommand } from './cmd-lease.js';
 import { alarmCommand, defragCommand } from './cmd-maintenance.js';
-import { FlagError, type FlagSet } from './flags.js';
+import { FlagError, type FlagSet, type FlagSpec } from './flags.js';
 import {
   applyEnv,
   attemptLogger,
@@ -106,7 +106,11 @@ class RunContext implements Context {
   configure(): void {
     if (this.#printer !== undefined) return;
     const inherited = this.command.inheritedFlags();
-    applyEnv(this, inherited);
+    // etcdctl gives watch two flags of no effect so ETCDCTL_WATCH_KEY/RANGE_END count as recognised.
+    const watchEnv: FlagSpec[] = this.command.spec.use.startsWith('watch')
+      ? ['watch-key', 'watch-range-end'].map((name) => ({ name, kind: 'string', defaultValue: '', usage: '' }))
+      : [];
+    applyEnv(this, [...inherited, ...watchEnv]);
     if (this.flags.bool('debug')) printDebugFlags(this, inherited);
     checkSupportedFlags(this.flags);
     this.#printer = makePrinter(this.flags, this.io);
