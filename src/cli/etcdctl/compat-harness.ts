@@ -46,11 +46,13 @@ export interface Twins {
   vars: { real: Record<string, string>; ours: Record<string, string> };
 }
 
-export async function startTwins(): Promise<Twins> {
+/** `oursBinary` runs etcdctl-ts's twin on another server binary (bin/etcd-ts) instead of a second real etcd. */
+export async function startTwins(options: { oursBinary?: string } = {}): Promise<Twins> {
   const real = await RealEtcd.start();
   const advertised = {
     advertiseClientUrl: `http://${real.endpoint}`,
     advertisePeerUrl: real.peerUrl,
+    ...(options.oursBinary !== undefined ? { binary: options.oursBinary } : {}),
   };
   const ours = await RealEtcd.start(advertised).catch(async (err: unknown) => {
     await real.stop();

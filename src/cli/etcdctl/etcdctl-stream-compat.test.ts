@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { EtcdClient } from '../../client/index.js';
 import { etcdctlBinary, haveRealEtcd } from '../../client/testing-real-etcd.js';
@@ -17,12 +18,18 @@ const skip = haveRealEtcd() ? false : 'the real etcd and etcdctl (/usr/bin/etcd,
 const formats = ['simple', 'json', 'fields', 'protobuf', 'table'] as const;
 const liveDeadlineMs = 10_000;
 
+/**
+ * ETCDCTL_COMPAT_SERVER=ours runs etcdctl-ts against etcd-ts (bin/etcd-ts) while the real etcdctl runs
+ * against the real etcd: the same comparison then also holds the server to etcd's behaviour.
+ */
+const oursBinary = process.env['ETCDCTL_COMPAT_SERVER'] === 'ours' ? fileURLToPath(new URL('../../../../bin/etcd-ts', import.meta.url)) : undefined;
+
 let twins: Twins;
 let clients: { real: EtcdClient; ours: EtcdClient };
 
 before(async () => {
   if (skip !== false) return;
-  twins = await startTwins();
+  twins = await startTwins(oursBinary !== undefined ? { oursBinary } : {});
   clients = {
     real: new EtcdClient({ endpoints: [twins.real.endpoint] }),
     ours: new EtcdClient({ endpoints: [twins.ours.endpoint] }),
