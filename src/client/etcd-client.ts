@@ -48,6 +48,7 @@ import { ClientError, isClientError } from './errors.js';
 import { Invoker, type AttemptFailure, type CallOptions, type UnaryPlan } from './invoker.js';
 import { GrpcCode } from '../base/errors.js';
 import { Elections, KeepAlives, Locks, Watcher } from './streams.js';
+import { AuthApi } from './auth-api.js';
 
 export type Bytes = Buffer | Uint8Array | string;
 
@@ -237,6 +238,7 @@ export class EtcdClient {
   readonly keepAlives: KeepAlives;
   readonly locks: Locks;
   readonly elections: Elections;
+  readonly auth: AuthApi;
   #pool: ConnectionPool;
   #invoker: Invoker;
 
@@ -260,6 +262,7 @@ export class EtcdClient {
     this.keepAlives = new KeepAlives(this.#invoker);
     this.locks = new Locks(this.#invoker);
     this.elections = new Elections(this.#invoker);
+    this.auth = new AuthApi(this.#invoker);
   }
 
   /** Closes every channel; calls in flight fail and later calls are refused. */

@@ -25,3 +25,4 @@ export type { AttemptFailure, CallOptions } from './invoker.js';
 export { parseEndpoint, EndpointError, type Endpoint } from './endpoints.js';
 export { prefixRangeEnd, fromKeyRangeEnd } from './ranges.js';
 export { Watcher, KeepAlives, Locks, Elections, leaseNotFoundDetails, type StreamOptions } from './streams.js';
+export { AuthApi } from './auth-api.js';

@@ -1,7 +1,7 @@
 /** lease grant, revoke, timetolive, list and keep-alive. */
 import type { CommandSpec } from './command.js';
 import { GoParseError, parseInt64 } from './go-parse.js';
-import { goErrorText, type Context } from './global.js';
+import { exitCodeFor, goErrorText, type Context } from './global.js';
 import { Exit, ExitError } from './io.js';
 import { SimplePrinter } from './printer-simple.js';
 import { leaseHex } from './printer.js';
@@ -24,7 +24,7 @@ async function mustWith<T>(code: number, call: Promise<T>, wrap: (text: string) 
   try {
     return await call;
   } catch (err) {
-    throw new ExitError(code, wrap(goErrorText(err)));
+    throw new ExitError(exitCodeFor(err, code), wrap(goErrorText(err)));
   }
 }
 

@@ -167,6 +167,14 @@ export function authFromFlags(flags: FlagSet): { username: string; password: str
 }
 
 /** The text Go's clientv3 gives an error: etcd's own message, the caller's context error, or gRPC's status text. */
+/**
+ * The exit code for a failed call: etcdctl authenticates while creating its client, so wrong credentials
+ * fail there, as a bad connection (2), whatever the command would have answered.
+ */
+export function exitCodeFor(err: unknown, code: number): number {
+  return err instanceof ClientError && err.kind === 'AuthFailed' ? Exit.BadConnection : code;
+}
+
 export function goErrorText(err: unknown): string {
   if (!(err instanceof ClientError)) return err instanceof Error ? err.message : String(err);
   if (err.kind !== undefined) return err.details;

@@ -33,7 +33,7 @@ export function array<T>(items: readonly T[], encode: (item: T) => string): stri
   return items.length === 0 ? undefined : `[${items.map(encode).join(',')}]`;
 }
 
-function strings(items: readonly string[]): string | undefined {
+export function strings(items: readonly string[]): string | undefined {
   return array(items, goJsonString);
 }
 

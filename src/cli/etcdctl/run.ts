@@ -10,6 +10,7 @@ import { watchCommand } from './cmd-watch.js';
 import { leaseCommand } from './cmd-lease.js';
 import { alarmCommand, defragCommand } from './cmd-maintenance.js';
 import { electCommand, lockCommand } from './cmd-concurrency.js';
+import { authCommands } from './cmd-auth.js';
 import { FlagError, type FlagSet, type FlagSpec } from './flags.js';
 import {
   applyEnv,
@@ -62,7 +63,7 @@ function notImplemented(name: string): CommandSpec<Context> {
 }
 
 export function rootCommand(): Command<Context> {
-  const implemented = new Map([...kvCommands, txnCommand, ...clusterCommands, snapshotCommand, watchCommand, leaseCommand, alarmCommand, defragCommand, lockCommand, electCommand, helpCommand].map((c) => [c.name, c]));
+  const implemented = new Map([...kvCommands, txnCommand, ...clusterCommands, snapshotCommand, watchCommand, leaseCommand, alarmCommand, defragCommand, lockCommand, electCommand, ...authCommands, helpCommand].map((c) => [c.name, c]));
   return new Command<Context>({
     name: 'etcdctl',
     use: 'etcdctl',
