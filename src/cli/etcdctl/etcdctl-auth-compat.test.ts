@@ -1,8 +1,9 @@
 /**
- * auth, user and role of etcdctl-ts against the real etcdctl 3.4, each against its twin real etcd (the Auth
- * service of etcd-ts is not compared here).
+ * auth, user and role of etcdctl-ts against the real etcdctl 3.4, each against its twin real etcd (or, with
+ * ETCDCTL_COMPAT_SERVER=ours, etcdctl-ts against etcd-ts).
  */
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { haveRealEtcd } from '../../client/testing-real-etcd.js';
 import { compareAll, startTwins, type Step, type Twins } from './compat-harness.js';
@@ -10,10 +11,13 @@ import { compareAll, startTwins, type Step, type Twins } from './compat-harness.
 const skip = haveRealEtcd() ? false : 'the real etcd and etcdctl (/usr/bin/etcd, /usr/bin/etcdctl) are not installed';
 const formats = ['simple', 'json', 'fields', 'protobuf', 'table'] as const;
 
+/** ETCDCTL_COMPAT_SERVER=ours puts etcdctl-ts against etcd-ts (bin/etcd-ts) instead of a second real etcd. */
+const oursBinary = process.env['ETCDCTL_COMPAT_SERVER'] === 'ours' ? fileURLToPath(new URL('../../../../bin/etcd-ts', import.meta.url)) : undefined;
+
 let twins: Twins;
 
 before(async () => {
-  if (skip === false) twins = await startTwins();
+  if (skip === false) twins = await startTwins(oursBinary !== undefined ? { oursBinary } : {});
 });
 
 after(async () => {
