@@ -6,7 +6,10 @@ import {
   KVClient,
   LeaseClient,
   MaintenanceClient,
+  WatchClient,
 } from '../gen/etcd/etcdserver/etcdserverpb/rpc.js';
+import { LockClient } from '../gen/etcd/etcdserver/api/v3lock/v3lockpb/v3lock.js';
+import { ElectionClient } from '../gen/etcd/etcdserver/api/v3election/v3electionpb/v3election.js';
 import type { Endpoint } from './endpoints.js';
 
 /** etcd's clients accept responses up to 2 GiB - 1 and send requests up to 2 MiB. */
@@ -32,6 +35,9 @@ export class Connection {
   readonly cluster: ClusterClient;
   readonly lease: LeaseClient;
   readonly auth: AuthClient;
+  readonly watch: WatchClient;
+  readonly lock: LockClient;
+  readonly election: ElectionClient;
   #channel: Channel;
   #closed = false;
 
@@ -45,6 +51,9 @@ export class Connection {
     this.cluster = new ClusterClient(endpoint.target, creds, shared);
     this.lease = new LeaseClient(endpoint.target, creds, shared);
     this.auth = new AuthClient(endpoint.target, creds, shared);
+    this.watch = new WatchClient(endpoint.target, creds, shared);
+    this.lock = new LockClient(endpoint.target, creds, shared);
+    this.election = new ElectionClient(endpoint.target, creds, shared);
   }
 
   get closed(): boolean {

@@ -47,6 +47,8 @@ import { ConnectionPool } from './connection-pool.js';
 import { ClientError, isClientError } from './errors.js';
 import { Invoker, type AttemptFailure, type CallOptions, type UnaryPlan } from './invoker.js';
 import { GrpcCode } from '../base/errors.js';
+import { Elections, KeepAlives, Locks, Watcher } from './streams.js';
+import { AuthApi } from './auth-api.js';
 
 export type Bytes = Buffer | Uint8Array | string;
 
@@ -232,6 +234,11 @@ export class EtcdClient {
   readonly maintenance: Maintenance;
   readonly cluster: Cluster;
   readonly lease: Lease;
+  readonly watcher: Watcher;
+  readonly keepAlives: KeepAlives;
+  readonly locks: Locks;
+  readonly elections: Elections;
+  readonly auth: AuthApi;
   #pool: ConnectionPool;
   #invoker: Invoker;
 
@@ -251,6 +258,11 @@ export class EtcdClient {
     this.maintenance = new Maintenance(this.#invoker);
     this.cluster = new Cluster(this.#invoker);
     this.lease = new Lease(this.#invoker);
+    this.watcher = new Watcher(this.#invoker);
+    this.keepAlives = new KeepAlives(this.#invoker);
+    this.locks = new Locks(this.#invoker);
+    this.elections = new Elections(this.#invoker);
+    this.auth = new AuthApi(this.#invoker);
   }
 
   /** Closes every channel; calls in flight fail and later calls are refused. */

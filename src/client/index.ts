@@ -1,9 +1,9 @@
 /**
  * etcd-ts's client library for etcd's v3 API (works against etcd and etcd-ts alike).
  *
- * Unary calls only for now: Watch and LeaseKeepAlive are bidirectional streams and come later, built on the
- * same Connection (one channel per endpoint) with their own failover rules (a watch resumes from its last
- * revision on another endpoint; keep-alives restart against the new leader).
+ * Unary calls fail over between endpoints. Watch, LeaseKeepAlive and Election.Observe streams (streams.ts)
+ * open on the current endpoint and do not fail over or resume yet: a caller resumes a watch from its last
+ * revision + 1 itself. Lock and Campaign wait without a deadline unless given one.
  */
 export {
   EtcdClient,
@@ -24,3 +24,5 @@ export { ClientError, isClientError, grpcCodeName, type ClientErrorOptions } fro
 export type { AttemptFailure, CallOptions } from './invoker.js';
 export { parseEndpoint, EndpointError, type Endpoint } from './endpoints.js';
 export { prefixRangeEnd, fromKeyRangeEnd } from './ranges.js';
+export { Watcher, KeepAlives, Locks, Elections, leaseNotFoundDetails, type StreamOptions } from './streams.js';
+export { AuthApi } from './auth-api.js';

@@ -41,6 +41,8 @@ export interface RealEtcdOptions {
    */
   advertisePeerUrl?: string;
   advertiseClientUrl?: string;
+  /** Another etcd-compatible server binary taking etcd's flags (bin/etcd-ts); /usr/bin/etcd by default. */
+  binary?: string;
 }
 
 export class RealEtcd {
@@ -106,7 +108,7 @@ export class RealEtcd {
       `--initial-cluster=default=${peerUrl}`,
       '--logger=zap',
     ];
-    const child = spawn(etcdBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(options.binary ?? etcdBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     return new RealEtcd(child, clientPort, peerUrl, dataDir);
   }
 

@@ -83,7 +83,7 @@ async function runMemberList(ctx: Context): Promise<void> {
 }
 
 /** The endpoints an endpoint subcommand visits: --endpoints, or with --cluster every member's client URLs. */
-async function endpointsFromCluster(ctx: Context): Promise<string[]> {
+export async function endpointsFromCluster(ctx: Context): Promise<string[]> {
   if (!ctx.flags.bool('cluster')) return [...ctx.flags.stringSlice('endpoints')];
   // etcdctl leaves authentication out here: listing members needs none.
   const client = ctx.client(endpointsFromFlags(ctx.flags), { auth: false });

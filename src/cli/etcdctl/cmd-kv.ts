@@ -6,7 +6,7 @@ import type { CommandSpec } from './command.js';
 import type { FlagSet, FlagSpec } from './flags.js';
 import { goQuote } from './go-format.js';
 import { GoParseError, parseInt64 } from './go-parse.js';
-import { goErrorText, type Context } from './global.js';
+import { exitCodeFor, goErrorText, type Context } from './global.js';
 import { Exit, ExitError } from './io.js';
 import { SimplePrinter } from './printer-simple.js';
 
@@ -179,7 +179,7 @@ export async function must<T>(call: Promise<T>): Promise<T> {
   try {
     return await call;
   } catch (err) {
-    throw new ExitError(Exit.Error, goErrorText(err));
+    throw new ExitError(exitCodeFor(err, Exit.Error), goErrorText(err));
   }
 }
 

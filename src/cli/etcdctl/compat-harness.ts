@@ -39,25 +39,33 @@ export interface Twins {
   readonly deadPort: number;
   /** Member ids added by `member add` steps, per side, for {NEW}. */
   newMember: { real: string; ours: string };
+  /**
+   * Per-side values for {NAME} placeholders, such as lease ids (each server makes its own). In our side's
+   * output each value (and, for a hex id, its decimal form) is replaced by the real side's before comparing.
+   */
+  vars: { real: Record<string, string>; ours: Record<string, string> };
 }
 
-export async function startTwins(): Promise<Twins> {
+/** `oursBinary` runs etcdctl-ts's twin on another server binary (bin/etcd-ts) instead of a second real etcd. */
+export async function startTwins(options: { oursBinary?: string } = {}): Promise<Twins> {
   const real = await RealEtcd.start();
   const advertised = {
     advertiseClientUrl: `http://${real.endpoint}`,
     advertisePeerUrl: real.peerUrl,
+    ...(options.oursBinary !== undefined ? { binary: options.oursBinary } : {}),
   };
   const ours = await RealEtcd.start(advertised).catch(async (err: unknown) => {
     await real.stop();
     throw err;
   });
-  return { real, ours, deadPort: await freePort(), newMember: { real: '0', ours: '0' } };
+  return { real, ours, deadPort: await freePort(), newMember: { real: '0', ours: '0' }, vars: { real: {}, ours: {} } };
 }
 
-function expand(step: Step, side: { endpoint: string; twins: Twins; newMember: string }): string[] {
-  const { endpoint, twins, newMember } = side;
+function expand(step: Step, side: { endpoint: string; twins: Twins; newMember: string; vars: Record<string, string> }): string[] {
+  const { endpoint, twins, newMember, vars } = side;
   const subst = (s: string): string =>
-    s
+    Object.entries(vars)
+      .reduce((t, [name, value]) => t.replaceAll(`{${name}}`, value), s)
       .replaceAll('{EP}', endpoint)
       .replaceAll('{DEAD}', `127.0.0.1:${twins.deadPort}`)
       .replaceAll('{NEW}', newMember)
@@ -107,6 +115,18 @@ export function normalizeTook(text: string): string {
     .replace(/ +/g, ' ');
 }
 
+/** Our side's values of the placeholders, written as the real side's. */
+export function mapVars(text: string, vars: Twins['vars']): string {
+  let out = text;
+  for (const [name, ours] of Object.entries(vars.ours)) {
+    const real = vars.real[name];
+    if (real === undefined || real === ours) continue;
+    out = out.replaceAll(ours, real);
+    if (/^[0-9a-f]{16}$/.test(ours) && /^[0-9a-f]{16}$/.test(real)) out = out.replaceAll(BigInt(`0x${ours}`).toString(), BigInt(`0x${real}`).toString());
+  }
+  return out;
+}
+
 export interface Mismatch {
   readonly args: string;
   readonly real: Outcome;
@@ -117,13 +137,20 @@ export interface Mismatch {
 /** Runs one step on both sides; returns a description of any difference. */
 export async function compareStep(twins: Twins, step: Step): Promise<Mismatch | undefined> {
   const stdin = step.stdin ?? '';
-  const realArgs = expand(step, { endpoint: twins.real.endpoint, twins, newMember: twins.newMember.real });
+  const realArgs = expand(step, { endpoint: twins.real.endpoint, twins, newMember: twins.newMember.real, vars: twins.vars.real });
   const ourEndpoint = step.sameServer === true ? twins.real.endpoint : twins.ours.endpoint;
-  const ourArgs = expand(step, { endpoint: ourEndpoint, twins, newMember: step.sameServer === true ? twins.newMember.real : twins.newMember.ours });
+  const same = step.sameServer === true;
+  const ourArgs = expand(step, {
+    endpoint: ourEndpoint,
+    twins,
+    newMember: same ? twins.newMember.real : twins.newMember.ours,
+    vars: same ? twins.vars.real : twins.vars.ours,
+  });
   const [real, ours] = await Promise.all([runReal(realArgs, { stdin, env: baseEnv(step) }), runOurs(ourArgs, { stdin, env: baseEnv(step) })]);
   await step.afterRun?.();
   const fix = (b: Buffer, fromEndpoint: string): string => {
     let text = b.toString('latin1').replaceAll(fromEndpoint, twins.real.endpoint);
+    if (fromEndpoint !== twins.real.endpoint) text = mapVars(text, twins.vars);
     text = normalizeCommon(text);
     return step.normalize !== undefined ? step.normalize(text) : text;
   };

@@ -58,6 +58,18 @@ export interface Context {
   readonly args: readonly string[];
   readonly io: Io;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** The whole argument list, as etcdctl's commands that read os.Args see it (watch's "-- command"). */
+  readonly argv: readonly string[];
+  /**
+   * Ends long-running commands (watch, keep-alive, lock, elect) as SIGINT does. etcdctl-ts run as a process
+   * installs its own handlers where etcdctl does; in-process runs (tests) pass a signal instead.
+   */
+  readonly interrupt: AbortSignal;
+  /**
+   * For commands that etcdctl lets clean up on SIGINT/SIGTERM (lock, elect): the interrupt signal, and when
+   * run as a process, handlers that abort it instead of dying.
+   */
+  trapInterrupts(): AbortSignal;
   /** Applies ETCDCTL_* variables and builds the printer; etcdctl does this when it first needs a client. */
   configure(): void;
   printer(): Printer;
@@ -155,6 +167,14 @@ export function authFromFlags(flags: FlagSet): { username: string; password: str
 }
 
 /** The text Go's clientv3 gives an error: etcd's own message, the caller's context error, or gRPC's status text. */
+/**
+ * The exit code for a failed call: etcdctl authenticates while creating its client, so wrong credentials
+ * fail there, as a bad connection (2), whatever the command would have answered.
+ */
+export function exitCodeFor(err: unknown, code: number): number {
+  return err instanceof ClientError && err.kind === 'AuthFailed' ? Exit.BadConnection : code;
+}
+
 export function goErrorText(err: unknown): string {
   if (!(err instanceof ClientError)) return err instanceof Error ? err.message : String(err);
   if (err.kind !== undefined) return err.details;

@@ -17,23 +17,23 @@ import type {
 } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { goJsonString } from './go-format.js';
 
-type Field = readonly [string, string | undefined];
+export type Field = readonly [string, string | undefined];
 
-function object(fields: readonly Field[]): string {
+export function object(fields: readonly Field[]): string {
   const parts = fields.filter((f): f is readonly [string, string] => f[1] !== undefined).map(([k, v]) => `${goJsonString(k)}:${v}`);
   return `{${parts.join(',')}}`;
 }
 
-const int = (v: bigint | number): string | undefined => (v === 0n || v === 0 ? undefined : v.toString());
-const bool = (v: boolean): string | undefined => (v ? 'true' : undefined);
-const str = (v: string): string | undefined => (v === '' ? undefined : goJsonString(v));
-const bytes = (v: Uint8Array): string | undefined => (v.length === 0 ? undefined : `"${Buffer.from(v).toString('base64')}"`);
+export const int = (v: bigint | number): string | undefined => (v === 0n || v === 0 ? undefined : v.toString());
+export const bool = (v: boolean): string | undefined => (v ? 'true' : undefined);
+export const str = (v: string): string | undefined => (v === '' ? undefined : goJsonString(v));
+export const bytes = (v: Uint8Array): string | undefined => (v.length === 0 ? undefined : `"${Buffer.from(v).toString('base64')}"`);
 
-function array<T>(items: readonly T[], encode: (item: T) => string): string | undefined {
+export function array<T>(items: readonly T[], encode: (item: T) => string): string | undefined {
   return items.length === 0 ? undefined : `[${items.map(encode).join(',')}]`;
 }
 
-function strings(items: readonly string[]): string | undefined {
+export function strings(items: readonly string[]): string | undefined {
   return array(items, goJsonString);
 }
 

@@ -1,5 +1,15 @@
 /** etcdctl's "fields" format: one `"Name" : value` line per field, strings quoted as Go's %q. */
-import type { KeyValue } from '../../gen/etcd/mvcc/mvccpb/kv.js';
+import { Event_EventType, type KeyValue } from '../../gen/etcd/mvcc/mvccpb/kv.js';
+import {
+  alarmTypeToJSON,
+  type AlarmResponse,
+  type LeaseGrantResponse,
+  type LeaseKeepAliveResponse,
+  type LeaseLeasesResponse,
+  type LeaseRevokeResponse,
+  type LeaseTimeToLiveResponse,
+  type WatchResponse,
+} from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import type {
   DeleteRangeResponse,
   MemberListResponse,
@@ -10,7 +20,7 @@ import type {
 } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { goQuote, goStringSlice } from './go-format.js';
 import type { EpHashKV, EpHealth, EpStatus } from './go-json.js';
-import type { Io } from './io.js';
+import { ExitError, goPanicExitCode, type Io } from './io.js';
 import { UnsupportedPrinter } from './printer.js';
 
 export class FieldsPrinter extends UnsupportedPrinter {
@@ -111,6 +121,53 @@ export class FieldsPrinter extends UnsupportedPrinter {
       this.#header(resp.header);
       this.#line(`"Endpoint" : ${goQuote(ep)}`);
       this.#line(`"Hash" : ${resp.hash}`);
+      this.#line('');
+    }
+  }
+
+  override watch(r: WatchResponse): void {
+    this.#header(r.header);
+    for (const e of r.events) {
+      this.#line(`"Type" : ${e.type === Event_EventType.DELETE ? 'DELETE' : 'PUT'}`);
+      if (e.prevKv !== undefined) this.#kv('Prev', e.prevKv);
+      if (e.kv !== undefined) this.#kv('', e.kv);
+    }
+  }
+
+  override grant(r: LeaseGrantResponse): void {
+    this.#header(r.header);
+    this.#line(`"ID" : ${r.ID}`);
+    this.#line(`"TTL" : ${r.TTL}`);
+  }
+
+  override revoke(_id: bigint, r: LeaseRevokeResponse): void {
+    this.#header(r.header);
+  }
+
+  override keepAlive(r: LeaseKeepAliveResponse): void {
+    this.grant({ ...r, error: '' });
+  }
+
+  override timeToLive(r: LeaseTimeToLiveResponse, _keys: boolean): void {
+    this.#header(r.header);
+    this.#line(`"ID" : ${r.ID}`);
+    this.#line(`"TTL" : ${r.TTL}`);
+    this.#line(`"GrantedTTL" : ${r.grantedTTL}`);
+    for (const k of r.keys) this.#line(`"Key" : ${goQuote(k)}`);
+  }
+
+  override leases(r: LeaseLeasesResponse): void {
+    this.#header(r.header);
+    for (const l of r.leases) this.#line(`"ID" : ${l.ID}`);
+  }
+
+  override alarm(r: AlarmResponse): void {
+    // alarm disarm's response has no header, which etcdctl dereferences.
+    if (r.header === undefined) throw new ExitError(goPanicExitCode, undefined, 'panic: runtime error: invalid memory address or nil pointer dereference\n');
+    this.#header(r.header);
+    for (const a of r.alarms) {
+      this.#line(`"MemberID" : ${a.memberID}`);
+      this.#line(`"AlarmType" : ${alarmTypeToJSON(a.alarm)}`);
       this.#line('');
     }
   }

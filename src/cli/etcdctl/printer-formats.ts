@@ -1,5 +1,13 @@
 /** The json, protobuf and table formats, and the choice of printer from -w. */
 import {
+  AlarmResponse,
+  ResponseHeader,
+  WatchResponse,
+  type LeaseGrantResponse,
+  type LeaseKeepAliveResponse,
+  type LeaseLeasesResponse,
+  type LeaseRevokeResponse,
+  type LeaseTimeToLiveResponse,
   DeleteRangeResponse,
   MemberAddResponse,
   MemberListResponse,
@@ -23,7 +31,8 @@ import {
   type EpHealth,
   type EpStatus,
 } from './go-json.js';
-import type { Io } from './io.js';
+import { alarmJson, grantJson, keepAliveJson, leasesJson, revokeJson, timeToLiveJson, watchJson } from './go-json-streams.js';
+import { Exit, ExitError, type Io } from './io.js';
 import { FieldsPrinter } from './printer-fields.js';
 import { SimplePrinter } from './printer-simple.js';
 import {
@@ -32,6 +41,7 @@ import {
   endpointHealthRows,
   endpointStatusRows,
   memberListRows,
+  protoText,
   type Printer,
   type PrinterOptions,
 } from './printer.js';
@@ -82,6 +92,27 @@ export class JsonPrinter extends UnsupportedPrinter {
   override endpointHashKV(list: readonly EpHashKV[]): void {
     this.#print(epHashKVListJson(list));
   }
+  override watch(r: WatchResponse): void {
+    this.#print(watchJson(r));
+  }
+  override grant(r: LeaseGrantResponse): void {
+    this.#print(grantJson(r));
+  }
+  override revoke(_id: bigint, r: LeaseRevokeResponse): void {
+    this.#print(revokeJson(r));
+  }
+  override keepAlive(r: LeaseKeepAliveResponse): void {
+    this.#print(keepAliveJson(r));
+  }
+  override timeToLive(r: LeaseTimeToLiveResponse, _keys: boolean): void {
+    this.#print(timeToLiveJson(r));
+  }
+  override leases(r: LeaseLeasesResponse): void {
+    this.#print(leasesJson(r));
+  }
+  override alarm(r: AlarmResponse): void {
+    this.#print(alarmJson(r));
+  }
 }
 
 /** The response's protobuf encoding, raw, with no newline: what etcdctl -w protobuf writes. */
@@ -116,6 +147,37 @@ export class ProtobufPrinter extends UnsupportedPrinter {
   }
   override memberPromote(_id: bigint, r: MemberPromoteResponse): void {
     this.io.stdout(MemberPromoteResponse.encode(r).finish());
+  }
+  /** clientv3's WatchResponse has no watch id or fragment flag: only these fields are re-encoded. */
+  override watch(r: WatchResponse): void {
+    const { header, events, compactRevision, canceled, created } = r;
+    this.io.stdout(WatchResponse.encode({ ...WatchResponse.create(), header, events, compactRevision, canceled, created }).finish());
+  }
+  // clientv3's lease responses embed *pb.ResponseHeader, whose Marshal method is the one etcdctl finds.
+  override grant(r: LeaseGrantResponse): void {
+    this.#header(r.header);
+  }
+  override keepAlive(r: LeaseKeepAliveResponse): void {
+    this.#header(r.header);
+  }
+  override timeToLive(r: LeaseTimeToLiveResponse, _keys: boolean): void {
+    this.#header(r.header);
+  }
+  override leases(r: LeaseLeasesResponse): void {
+    this.#header(r.header);
+  }
+  /** etcdctl hands over the revoke response by value, which has no Marshal method. */
+  override revoke(_id: bigint, r: LeaseRevokeResponse): void {
+    const h = r.header;
+    const text = h === undefined ? '<nil>' : protoText([['cluster_id', h.clusterId], ['member_id', h.memberId], ['revision', h.revision], ['raft_term', h.raftTerm]]);
+    throw new ExitError(Exit.BadFeature, `marshal unsupported for type clientv3.LeaseRevokeResponse ({${text}})`);
+  }
+  override alarm(r: AlarmResponse): void {
+    this.io.stdout(AlarmResponse.encode(r).finish());
+  }
+
+  #header(h: ResponseHeader | undefined): void {
+    this.io.stdout(ResponseHeader.encode(h ?? ResponseHeader.create()).finish());
   }
 }
 

@@ -1,5 +1,16 @@
 /** etcdctl's default "simple" format: keys and values on their own lines, rows as comma-separated text. */
 import type { KeyValue } from '../../gen/etcd/mvcc/mvccpb/kv.js';
+import { Event_EventType } from '../../gen/etcd/mvcc/mvccpb/kv.js';
+import {
+  alarmTypeToJSON,
+  type AlarmResponse,
+  type LeaseGrantResponse,
+  type LeaseKeepAliveResponse,
+  type LeaseLeasesResponse,
+  type LeaseRevokeResponse,
+  type LeaseTimeToLiveResponse,
+  type WatchResponse,
+} from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import type {
   DeleteRangeResponse,
   MemberAddResponse,
@@ -17,7 +28,9 @@ import {
   UnsupportedPrinter,
   endpointHashKVRows,
   endpointStatusRows,
+  leaseHex,
   memberListRows,
+  protoText,
   type PrinterOptions,
 } from './printer.js';
 
@@ -117,5 +130,53 @@ export class SimplePrinter extends UnsupportedPrinter {
 
   override endpointHashKV(list: readonly EpHashKV[]): void {
     for (const row of endpointHashKVRows(list).rows) this.#line(row.join(', '));
+  }
+
+  override watch(r: WatchResponse): void {
+    for (const e of r.events) {
+      this.#line(e.type === Event_EventType.DELETE ? 'DELETE' : 'PUT');
+      if (e.prevKv !== undefined) this.#kv(e.prevKv);
+      // A nil kv is a nil-pointer panic in etcdctl; servers always send one.
+      if (e.kv !== undefined) this.#kv(e.kv);
+    }
+  }
+
+  override grant(r: LeaseGrantResponse): void {
+    this.#line(`lease ${leaseHex(r.ID)} granted with TTL(${r.TTL}s)`);
+  }
+
+  override revoke(id: bigint, _r: LeaseRevokeResponse): void {
+    this.#line(`lease ${leaseHex(id)} revoked`);
+  }
+
+  override keepAlive(r: LeaseKeepAliveResponse): void {
+    this.#line(`lease ${leaseHex(r.ID)} keepalived with TTL(${r.TTL})`);
+  }
+
+  override timeToLive(r: LeaseTimeToLiveResponse, keys: boolean): void {
+    if (r.grantedTTL === 0n && r.TTL === -1n) {
+      this.#line(`lease ${leaseHex(r.ID)} already expired`);
+      return;
+    }
+    const text = `lease ${leaseHex(r.ID)} granted with TTL(${r.grantedTTL}s), remaining(${r.TTL}s)`;
+    if (!keys) {
+      this.#line(text);
+      return;
+    }
+    // The keys are written as raw bytes, like fmt's %v of a []string.
+    const parts: Buffer[] = [];
+    r.keys.forEach((k, i) => parts.push(...(i === 0 ? [] : [Buffer.from(' ')]), Buffer.from(k)));
+    this.#line(Buffer.concat([Buffer.from(`${text}, attached keys([`), ...parts, Buffer.from('])')]));
+  }
+
+  override leases(r: LeaseLeasesResponse): void {
+    this.#line(`found ${r.leases.length} leases`);
+    for (const l of r.leases) this.#line(leaseHex(l.ID));
+  }
+
+  override alarm(r: AlarmResponse): void {
+    for (const a of r.alarms) {
+      this.#line(protoText([['memberID', a.memberID], ['alarm', a.alarm === 0 ? '' : alarmTypeToJSON(a.alarm)]]));
+    }
   }
 }

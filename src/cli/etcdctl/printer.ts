@@ -4,7 +4,14 @@
  * "<format> not supported as output format" (exit code 4).
  */
 import type {
+  AlarmResponse,
   DeleteRangeResponse,
+  LeaseGrantResponse,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveResponse,
+  WatchResponse,
   MemberAddResponse,
   MemberListResponse,
   MemberPromoteResponse,
@@ -32,6 +39,13 @@ export interface Printer {
   endpointHealth(list: readonly EpHealth[]): void;
   endpointStatus(list: readonly EpStatus[]): void;
   endpointHashKV(list: readonly EpHashKV[]): void;
+  watch(r: WatchResponse): void;
+  grant(r: LeaseGrantResponse): void;
+  revoke(id: bigint, r: LeaseRevokeResponse): void;
+  keepAlive(r: LeaseKeepAliveResponse): void;
+  timeToLive(r: LeaseTimeToLiveResponse, keys: boolean): void;
+  leases(r: LeaseLeasesResponse): void;
+  alarm(r: AlarmResponse): void;
 }
 
 export type OutputFormat = 'simple' | 'fields' | 'json' | 'protobuf' | 'table';
@@ -92,6 +106,42 @@ export class UnsupportedPrinter implements Printer {
   endpointHashKV(_list: readonly EpHashKV[]): void {
     this.unsupported();
   }
+  watch(_r: WatchResponse): void {
+    this.unsupported();
+  }
+  grant(_r: LeaseGrantResponse): void {
+    this.unsupported();
+  }
+  revoke(_id: bigint, _r: LeaseRevokeResponse): void {
+    this.unsupported();
+  }
+  keepAlive(_r: LeaseKeepAliveResponse): void {
+    this.unsupported();
+  }
+  timeToLive(_r: LeaseTimeToLiveResponse, _keys: boolean): void {
+    this.unsupported();
+  }
+  leases(_r: LeaseLeasesResponse): void {
+    this.unsupported();
+  }
+  alarm(_r: AlarmResponse): void {
+    this.unsupported();
+  }
+}
+
+/** fmt's %016x of an int64 lease id (a negative one keeps its sign inside the width). */
+export function leaseHex(id: bigint): string {
+  const signed = BigInt.asIntN(64, id);
+  const digits = (signed < 0n ? -signed : signed).toString(16);
+  return signed < 0n ? `-${digits.padStart(15, '0')}` : digits.padStart(16, '0');
+}
+
+/** gogoproto's compact text of a message, as fmt's %v prints it: "name:value " per set field. */
+export function protoText(fields: readonly (readonly [string, bigint | number | string])[]): string {
+  return fields
+    .filter(([, v]) => v !== 0n && v !== 0 && v !== '')
+    .map(([k, v]) => `${k}:${v} `)
+    .join('');
 }
 
 /** The rows etcdctl's simple and table formats share. */

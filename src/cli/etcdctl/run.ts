@@ -6,7 +6,12 @@ import { clusterCommands, apiVersion } from './cmd-cluster.js';
 import { kvCommands } from './cmd-kv.js';
 import { txnCommand } from './cmd-txn.js';
 import { snapshotCommand } from './cmd-snapshot.js';
-import { FlagError, type FlagSet } from './flags.js';
+import { watchCommand } from './cmd-watch.js';
+import { leaseCommand } from './cmd-lease.js';
+import { alarmCommand, defragCommand } from './cmd-maintenance.js';
+import { electCommand, lockCommand } from './cmd-concurrency.js';
+import { authCommands } from './cmd-auth.js';
+import { FlagError, type FlagSet, type FlagSpec } from './flags.js';
 import {
   applyEnv,
   attemptLogger,
@@ -58,7 +63,7 @@ function notImplemented(name: string): CommandSpec<Context> {
 }
 
 export function rootCommand(): Command<Context> {
-  const implemented = new Map([...kvCommands, txnCommand, ...clusterCommands, snapshotCommand, helpCommand].map((c) => [c.name, c]));
+  const implemented = new Map([...kvCommands, txnCommand, ...clusterCommands, snapshotCommand, watchCommand, leaseCommand, alarmCommand, defragCommand, lockCommand, electCommand, ...authCommands, helpCommand].map((c) => [c.name, c]));
   return new Command<Context>({
     name: 'etcdctl',
     use: 'etcdctl',
@@ -74,21 +79,40 @@ class RunContext implements Context {
   readonly args: readonly string[];
   readonly io: Io;
   readonly env: Readonly<Record<string, string | undefined>>;
+  readonly argv: readonly string[];
+  readonly interrupt: AbortSignal;
+  readonly #given: boolean;
   #printer: Printer | undefined;
   #clients: EtcdClient[] = [];
 
-  constructor(parts: Pick<Context, 'command' | 'flags' | 'args' | 'io' | 'env'>) {
+  constructor(parts: Pick<Context, 'command' | 'flags' | 'args' | 'io' | 'env' | 'argv'> & { interrupt: AbortSignal | undefined }) {
     this.command = parts.command;
+    this.argv = parts.argv;
+    this.interrupt = parts.interrupt ?? new AbortController().signal;
+    this.#given = parts.interrupt !== undefined;
     this.flags = parts.flags;
     this.args = parts.args;
     this.io = parts.io;
     this.env = parts.env;
   }
 
+  trapInterrupts(): AbortSignal {
+    if (this.#given) return this.interrupt;
+    const controller = new AbortController();
+    const abort = (): void => controller.abort();
+    process.once('SIGINT', abort);
+    process.once('SIGTERM', abort);
+    return controller.signal;
+  }
+
   configure(): void {
     if (this.#printer !== undefined) return;
     const inherited = this.command.inheritedFlags();
-    applyEnv(this, inherited);
+    // etcdctl gives watch two flags of no effect so ETCDCTL_WATCH_KEY/RANGE_END count as recognised.
+    const watchEnv: FlagSpec[] = this.command.spec.use.startsWith('watch')
+      ? ['watch-key', 'watch-range-end'].map((name) => ({ name, kind: 'string', defaultValue: '', usage: '' }))
+      : [];
+    applyEnv(this, [...inherited, ...watchEnv]);
     if (this.flags.bool('debug')) printDebugFlags(this, inherited);
     checkSupportedFlags(this.flags);
     this.#printer = makePrinter(this.flags, this.io);
@@ -140,9 +164,11 @@ export interface RunOptions {
   readonly io: Io;
   /** The environment, for ETCDCTL_* variables. */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Interrupts long-running commands (SIGINT for a process); without it they run until the server ends them. */
+  readonly interrupt?: AbortSignal;
 }
 
-export async function runEtcdctl(argv: readonly string[], { io, env }: RunOptions): Promise<number> {
+export async function runEtcdctl(argv: readonly string[], { io, env, interrupt }: RunOptions): Promise<number> {
   const root = rootCommand();
   const { command, args } = findCommand(root, argv);
   const flags = command.flagSet();
@@ -167,7 +193,7 @@ export async function runEtcdctl(argv: readonly string[], { io, env }: RunOption
     io.stdout(usageText(command, versions));
     return Exit.Success;
   }
-  const ctx = new RunContext({ command, flags, args: positional, io, env });
+  const ctx = new RunContext({ command, flags, args: positional, io, env, argv, interrupt });
   try {
     await run(ctx);
     return Exit.Success;

@@ -1,0 +1,6 @@
+/**
+ * The watch/lease/alarm/defrag/lock/elect comparisons again, with etcdctl-ts talking to etcd-ts
+ * (bin/etcd-ts) while the real etcdctl talks to the real etcd: the server is held to etcd's output too.
+ */
+process.env['ETCDCTL_COMPAT_SERVER'] = 'ours';
+await import('./etcdctl-stream-compat.test.js');
