@@ -17,7 +17,8 @@ const tagValue = 0x2a;
 const tagLease = 0x30;
 const maxSafe = BigInt(Number.MAX_SAFE_INTEGER);
 
-function varintSize(n: number): number {
+/** Bytes of a protobuf varint for a non-negative safe integer. */
+export function varintSize(n: number): number {
   let size = 1;
   while (n >= 128) {
     n = Math.floor(n / 128);
@@ -26,7 +27,8 @@ function varintSize(n: number): number {
   return size;
 }
 
-function writeVarint(buf: Buffer, pos: number, n: number): number {
+/** Writes a protobuf varint at pos; returns the position after it. */
+export function writeVarint(buf: Buffer, pos: number, n: number): number {
   while (n >= 128) {
     buf[pos++] = (n % 128) | 0x80;
     n = Math.floor(n / 128);

@@ -14,7 +14,7 @@
  */
 import { assert } from '../../base/assert.js';
 import { RangeResponse, ResponseHeader } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
-import { decodeKeyValue, keyValueSize, writeKeyValue } from '../../mvcc/kv-codec.js';
+import { decodeKeyValue, keyValueSize, varintSize, writeKeyValue, writeVarint } from '../../mvcc/kv-codec.js';
 import type { StreamedMessage } from '../../api/h2/streamed-message.js';
 import type { RangePlan } from './range-plan.js';
 
@@ -41,24 +41,6 @@ const tagHeader = 0x0a;
 const tagKv = 0x12;
 const tagMore = 0x18;
 const tagCount = 0x20;
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n >= 128) {
-    buf[pos++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[pos++] = n;
-  return pos;
-}
 
 const emptyBuffer = Buffer.alloc(0);
 

@@ -177,17 +177,23 @@ export class Backend {
     assert(!this.#closed, 'backend is closed');
   }
 
+  /** The newest write to key not yet committed to LMDB (the open batch, then batches in flight). */
+  #unflushed(bucket: Bucket, key: Buffer): { value: Buffer | null } | undefined {
+    if (this.#pending.writes === 0 && this.#inflight.length === 0) return undefined;
+    const s = key.toString('latin1');
+    const p = this.#pending.maps.get(bucket)?.get(s);
+    if (p !== undefined) return p;
+    for (let i = this.#inflight.length - 1; i >= 0; i--) {
+      const f = this.#inflight[i]!.maps.get(bucket)?.get(s);
+      if (f !== undefined) return f;
+    }
+    return undefined;
+  }
+
   get(bucket: Bucket, key: Buffer): Buffer | undefined {
     this.#check();
-    if (this.#pending.writes > 0 || this.#inflight.length > 0) {
-      const s = key.toString('latin1');
-      const p = this.#pending.maps.get(bucket)?.get(s);
-      if (p !== undefined) return p.value ?? undefined;
-      for (let i = this.#inflight.length - 1; i >= 0; i--) {
-        const f = this.#inflight[i]!.maps.get(bucket)?.get(s);
-        if (f !== undefined) return f.value ?? undefined;
-      }
-    }
+    const unflushed = this.#unflushed(bucket, key);
+    if (unflushed !== undefined) return unflushed.value ?? undefined;
     return this.#dbs[bucket].getBinary(key);
   }
 
@@ -197,15 +203,8 @@ export class Backend {
    */
   peek(bucket: Bucket, key: Buffer): Buffer | undefined {
     this.#check();
-    if (this.#pending.writes > 0 || this.#inflight.length > 0) {
-      const s = key.toString('latin1');
-      const p = this.#pending.maps.get(bucket)?.get(s);
-      if (p !== undefined) return p.value ?? undefined;
-      for (let i = this.#inflight.length - 1; i >= 0; i--) {
-        const f = this.#inflight[i]!.maps.get(bucket)?.get(s);
-        if (f !== undefined) return f.value ?? undefined;
-      }
-    }
+    const unflushed = this.#unflushed(bucket, key);
+    if (unflushed !== undefined) return unflushed.value ?? undefined;
     // lmdb-js answers with its shared read buffer, only `length` set to the value's: a real view of that
     // length keeps copy() and set() (which go by byteLength) within the value.
     const v = this.#dbs[bucket].getBinaryFast(key);
