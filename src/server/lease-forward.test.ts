@@ -4,7 +4,7 @@ import http2, { type Http2Server } from 'node:http2';
 import { EtcdError, isEtcdError } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
 import { NotPrimaryError, type LeaseView } from '../lease/lessor.js';
-import { leaseHandler, LeaseForwarder, leasePath, peerRequests } from './lease-forward.js';
+import { leaseForwardLimits, leaseHandler, LeaseForwarder, leasePath, peerRequests } from './lease-forward.js';
 
 const silent: Logger = {
   debug: () => {}, info: () => {}, warn: () => {}, error: () => {},
@@ -175,3 +175,42 @@ test('renewals of one turn travel in one request; each gets its own answer', asy
     await closeAll([leader.server], fwd);
   }
 });
+
+test('batches are pipelined: a later turn is sent while an earlier batch is unanswered; a full batch leaves at once', async () => {
+  const leaderLessor = new FakeLessor();
+  leaderLessor.isPrimary = true;
+  const total = leaseForwardLimits.renewBatchMax + 1;
+  for (let id = 1n; id <= BigInt(total); id++) leaderLessor.leases.set(id, lease(9, 1000));
+  // The leader holds lease 1's renewal until the test lets it go.
+  let release = (): void => {};
+  const held = new Promise<void>((ok) => { release = ok; });
+  const renew = leaderLessor.renew.bind(leaderLessor);
+  leaderLessor.renew = async (id) => {
+    if (id === 1n) await held;
+    return renew(id);
+  };
+  const leader = await peerServer(leaderLessor, () => true);
+  const fwd = new LeaseForwarder({ localId: 1n, lessor: new FakeLessor(), leader: () => 2n, peerUrls: () => [leader.url], electionMs: 100, log: silent });
+  try {
+    const first = fwd.renew(1n, { deadlineMs: Date.now() + 5000 });
+    await waitFor(() => leader.requests() === 1);
+    // A later turn, one over a full batch: two more requests, while the first is still unanswered.
+    const later = Array.from({ length: total - 1 }, (_, i) => fwd.renew(BigInt(i + 2), { deadlineMs: Date.now() + 5000 }));
+    later.push(fwd.renew(2n, { deadlineMs: Date.now() + 5000 }));
+    assert.deepEqual(new Set(await Promise.all(later)), new Set([9n]));
+    assert.equal(leader.requests(), 3, 'the held batch, a full batch, and the rest of the turn');
+    release();
+    assert.equal(await first, 9n);
+  } finally {
+    release();
+    await closeAll([leader.server], fwd);
+  }
+});
+
+async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    assert.ok(Date.now() < deadline, 'condition not met before the deadline');
+    await new Promise((ok) => setTimeout(ok, 5));
+  }
+}
