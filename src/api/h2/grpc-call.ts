@@ -184,10 +184,6 @@ export class GrpcCall {
     return this.#write(framed, done);
   }
 
-  onceDrained(fn: () => void): void {
-    this.stream.once('drain', fn);
-  }
-
   /** The unary answer: headers, the message and the OK trailers leave in one turn. */
   sendUnaryResponse(payload: Uint8Array, trailers?: OutgoingHttpHeaders): void {
     if (this.#statusSent || !this.#writable()) return;

@@ -37,8 +37,6 @@ export interface CallCore {
   sendMessages(payloads: readonly Uint8Array[], done?: (err?: Error | null) => void): boolean;
   /** Messages framed by the handler (FramedMessages), written as they are; without it they are split. */
   sendFramed?(framed: Buffer, count: number, done?: (err?: Error | null) => void): boolean;
-  /** Runs `fn` once the transport's buffer has drained after a send returned false; absent where unused. */
-  onceDrained?(fn: () => void): void;
   sendUnaryResponse(payload: Uint8Array, trailers?: OutgoingHttpHeaders): void;
   /** Writes a large response piece by piece (streamed-message.ts); absent where the transport cannot. */
   sendStreamedUnaryResponse?(message: StreamedMessage, opts: { trailers?: OutgoingHttpHeaders | undefined; onError: (err: unknown) => void }): void;
@@ -316,35 +314,6 @@ class ResponseWriter {
     core.sendFramed(bytes, count, done);
   }
 
-  /** Writes HTTP/2 reported full for since it last drained (see writeDirect). */
-  #overfull = 0;
-  #drainWanted = false;
-
-  /**
-   * A pre-framed chunk goes straight to HTTP/2 when nothing waits in the object-mode buffer ahead of it
-   * (so order is kept), skipping the Writable's queue and its per-chunk callback; null when it must take
-   * the ordinary path. HTTP/2 reporting full is tolerated for as many writes as the object-mode buffer
-   * would have held, so back-pressure reaches the handler at about the same depth as through the Writable.
-   */
-  writeDirect(chunk: FramedMessages, owner: Writable): boolean | null {
-    const core = this.#ctx.core;
-    if (core.sendFramed === undefined || core.onceDrained === undefined) return null;
-    if (owner.writableLength !== 0 || owner.writableCorked !== 0 || owner.writableEnded || owner.destroyed) return null;
-    if (core.sendFramed(chunk.bytes, chunk.count)) return true;
-    if (this.#overfull === 0) {
-      core.onceDrained(() => {
-        this.#overfull = 0;
-        if (!this.#drainWanted) return;
-        this.#drainWanted = false;
-        owner.emit('drain');
-      });
-    }
-    this.#overfull++;
-    if (this.#overfull < objectModeHighWaterMark) return true;
-    this.#drainWanted = true;
-    return false;
-  }
-
   #corked = false;
 
   /** Corks the stream until the end of this turn: a burst of writes (a txn's watch events) leaves as one
@@ -424,10 +393,7 @@ class ServerStreamCall extends Writable implements CallListener {
   }
   override write(chunk: unknown, encoding?: BufferEncoding | WriteDone, done?: WriteDone): boolean {
     // Pre-framed chunks are batched by their writer already: corking them would only add a turn's work.
-    if (chunk instanceof FramedMessages && done === undefined && typeof encoding !== 'function') {
-      const direct = this.#writer.writeDirect(chunk, this);
-      if (direct !== null) return direct;
-    } else if (!(chunk instanceof FramedMessages)) this.#writer.corkTurn(this);
+    if (!(chunk instanceof FramedMessages)) this.#writer.corkTurn(this);
     return typeof encoding === 'function' ? super.write(chunk, encoding) : super.write(chunk, encoding ?? 'utf8', done);
   }
   /** As grpc-js: the argument is trailing metadata, not a last message. */
@@ -575,10 +541,7 @@ class BidiCall extends Duplex implements CallListener {
   }
   override write(chunk: unknown, encoding?: BufferEncoding | WriteDone, done?: WriteDone): boolean {
     // Pre-framed chunks are batched by their writer already: corking them would only add a turn's work.
-    if (chunk instanceof FramedMessages && done === undefined && typeof encoding !== 'function') {
-      const direct = this.#writer.writeDirect(chunk, this);
-      if (direct !== null) return direct;
-    } else if (!(chunk instanceof FramedMessages)) this.#writer.corkTurn(this);
+    if (!(chunk instanceof FramedMessages)) this.#writer.corkTurn(this);
     return typeof encoding === 'function' ? super.write(chunk, encoding) : super.write(chunk, encoding ?? 'utf8', done);
   }
   override end(metadata?: unknown): this {

@@ -73,7 +73,7 @@ function writeFramedPlan(call: ServerDuplexStream<WatchRequest, WatchResponse>, 
 
 const floodChunks = 100;
 
-/** Pre-framed chunks of 8 KiB as fast as write() allows (they go straight to HTTP/2), resuming on 'drain'. */
+/** Pre-framed chunks of 8 KiB as fast as write() allows, resuming on 'drain'. */
 function floodFramed(call: ServerDuplexStream<WatchRequest, WatchResponse>): void {
   let sent = 0;
   const pump = (): void => {
@@ -365,7 +365,7 @@ test('pre-framed writes to a client that stops reading turn false, drain resumes
   req.pause();
   req.end(grpcFrame(WatchRequest.encode(WatchRequest.fromPartial({ requestUnion: { $case: 'createRequest', value: { key: Buffer.from('framed-flood') } } })).finish()));
   await waitFor(() => seen.framedBeforeFull > 0, { what: 'the handler to see back-pressure' });
-  // Window (64 KiB) + the stream's buffer + 16 writes past full: far below the 100 it wants to send.
+  // Window (64 KiB) + the stream's buffer + the handler's 16 queued objects: far below the 100 it wants to send.
   assert.ok(seen.framedBeforeFull < 40, `wrote ${seen.framedBeforeFull} chunks before back-pressure`);
   const reader = new MessageReader({ maxBytes: 1 << 20, encoding: 'identity' });
   const got: bigint[] = [];
