@@ -26,6 +26,8 @@ const seen = {
   cancelled: [] as string[],
   drained: 0,
   writesBeforeFull: -1,
+  framedDrained: 0,
+  framedBeforeFull: -1,
 };
 
 const kv: H2ServiceRegistration = {
@@ -66,6 +68,28 @@ function writeFramedPlan(call: ServerDuplexStream<WatchRequest, WatchResponse>, 
   if (key === 'framed-one') write(framed(0, 1, 2, 3));
   if (key === 'framed-two') [framed(0, 1), framed(2, 3)].forEach(write);
   if (key === 'framed-mixed') [plain(0), framed(1, 2), plain(3)].forEach(write);
+  if (key === 'framed-flood') floodFramed(call);
+}
+
+const floodChunks = 100;
+
+/** Pre-framed chunks of 8 KiB as fast as write() allows, resuming on 'drain'. */
+function floodFramed(call: ServerDuplexStream<WatchRequest, WatchResponse>): void {
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < floodChunks) {
+      const msg = WatchResponse.encode(WatchResponse.fromPartial({ watchId: BigInt(sent), cancelReason: 'x'.repeat(8192) })).finish();
+      const ok = call.write(new FramedMessages(grpcFrame(msg), 1) as unknown as WatchResponse);
+      sent++;
+      if (!ok) {
+        if (seen.framedBeforeFull < 0) seen.framedBeforeFull = sent;
+        call.once('drain', () => { seen.framedDrained++; pump(); });
+        return;
+      }
+    }
+    call.end();
+  };
+  pump();
 }
 
 const total = 200;
@@ -333,6 +357,26 @@ test('pre-framed messages leave as they are, in order with plain ones: alone, se
     assert.deepEqual(ids, [0n, 1n, 2n, 3n], key);
     req.close();
   }
+});
+
+test('pre-framed writes to a client that stops reading turn false, drain resumes them, nothing is lost', async () => {
+  const req = session.request({ ':method': 'POST', ':path': '/etcdserverpb.Watch/Watch', 'content-type': 'application/grpc', te: 'trailers' });
+  req.on('error', () => {});
+  req.pause();
+  req.end(grpcFrame(WatchRequest.encode(WatchRequest.fromPartial({ requestUnion: { $case: 'createRequest', value: { key: Buffer.from('framed-flood') } } })).finish()));
+  await waitFor(() => seen.framedBeforeFull > 0, { what: 'the handler to see back-pressure' });
+  // Window (64 KiB) + the stream's buffer + the handler's 16 queued objects: far below the 100 it wants to send.
+  assert.ok(seen.framedBeforeFull < 40, `wrote ${seen.framedBeforeFull} chunks before back-pressure`);
+  const reader = new MessageReader({ maxBytes: 1 << 20, encoding: 'identity' });
+  const got: bigint[] = [];
+  let trailers: http2.IncomingHttpHeaders = {};
+  req.on('trailers', (t) => { trailers = t; });
+  req.on('data', (c: Buffer) => reader.push(c, (m) => got.push(WatchResponse.decode(m).watchId)));
+  req.resume();
+  await new Promise((resolve) => req.on('close', resolve));
+  assert.equal(trailers['grpc-status'], '0');
+  assert.deepEqual(got, Array.from({ length: floodChunks }, (_, i) => BigInt(i)));
+  assert.ok(seen.framedDrained > 0);
 });
 
 test('HTTP/1.1 and non-gRPC HTTP/2 on the same port reach the HTTP handler', async () => {
