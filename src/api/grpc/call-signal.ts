@@ -12,7 +12,7 @@ import { Metadata, status, type ServerUnaryCall, type sendUnaryData, type Servic
 import { isEtcdError } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
 import { requestContext } from '../../base/request-context.js';
-import { credentialsOf, toServiceError } from './unary.js';
+import { callContext, toServiceError } from './unary.js';
 
 interface CancellableCall {
   readonly cancelled: boolean;
@@ -28,13 +28,6 @@ export function callSignal(call: CancellableCall): { signal: AbortSignal; releas
   if (call.cancelled) abort();
   else call.once('cancelled', abort);
   return { signal: controller.signal, release: () => void call.removeListener('cancelled', abort) };
-}
-
-export function callDeadlineMs(call: { getDeadline?: () => Date | number }): number {
-  const d = call.getDeadline?.();
-  if (d === undefined) return Infinity;
-  const ms = d instanceof Date ? d.getTime() : d;
-  return Number.isFinite(ms) ? ms : Infinity;
 }
 
 /** What a handler cut short by its client answers (the client has stopped listening; Go says the same). */
@@ -62,7 +55,7 @@ export function recipeUnary<Req, Res>(
     let promise: Promise<Res>;
     try {
       // The caller's token or certificate: the recipes' reads and writes are checked as that user.
-      promise = requestContext.run({ deadlineMs: callDeadlineMs(call), credentials: credentialsOf(call) }, () => handler(call.request, signal));
+      promise = requestContext.run(callContext(call), () => handler(call.request, signal));
     } catch (err) {
       promise = Promise.reject(err);
     }

@@ -7,8 +7,8 @@ import {
   type CampaignRequest, type CampaignResponse, type ElectionServer, type LeaderRequest, type LeaderResponse,
   type ProclaimRequest, type ProclaimResponse, type ResignRequest, type ResignResponse,
 } from '../../gen/etcd/etcdserver/api/v3election/v3electionpb/v3election.js';
-import { callDeadlineMs, callSignal, recipeUnary } from './call-signal.js';
-import { credentialsOf } from './unary.js';
+import { callSignal, recipeUnary } from './call-signal.js';
+import { callContext } from './unary.js';
 import type { ServiceRegistration } from './services.js';
 
 export interface ElectionApi {
@@ -42,7 +42,7 @@ export function electionService(api: ElectionApi, log: Logger): ServiceRegistrat
 async function serveObserve(api: ElectionApi, log: Logger, call: ServerWritableStream<LeaderRequest, LeaderResponse>): Promise<void> {
   const { signal, release } = callSignal(call);
   try {
-    await requestContext.run({ deadlineMs: callDeadlineMs(call), credentials: credentialsOf(call) }, async () => {
+    await requestContext.run(callContext(call), async () => {
       for await (const res of api.observe(call.request, signal)) {
         if (!call.write(res)) await drained(call, signal);
       }

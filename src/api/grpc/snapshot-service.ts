@@ -13,7 +13,7 @@ import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '../../base/logger.js';
 import type { SnapshotRequest, SnapshotResponse } from '../../gen/etcd/etcdserver/etcdserverpb/rpc.js';
 import { requestContext } from '../../base/request-context.js';
-import { credentialsOf, toServiceError } from './unary.js';
+import { callContext, toServiceError } from './unary.js';
 
 /** etcd's snapshotSendBufferSize: more than one OS page per message. */
 export const snapshotChunkBytes = 32 * 1024;
@@ -48,7 +48,7 @@ async function serveSnapshot(call: SnapshotCall, api: SnapshotApi, log: Logger):
   let source: SnapshotSource | undefined;
   try {
     // Admin only when auth is on: the caller's credentials decide.
-    source = await requestContext.run({ deadlineMs: Infinity, credentials: credentialsOf(call) }, () => api.snapshot());
+    source = await requestContext.run(callContext(call), () => api.snapshot());
     if (gone) return;
     await sendAll(call, source, { log, gone: () => gone });
     if (!gone) call.end();

@@ -5,7 +5,7 @@
 import { Metadata, status, type ServerUnaryCall, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
 import { EtcdError } from '../../base/errors.js';
 import type { Logger } from '../../base/logger.js';
-import { requestContext, type Credentials } from '../../base/request-context.js';
+import { requestContext, type Credentials, type RequestContext } from '../../base/request-context.js';
 
 /** grpc-js gives the client's deadline as a Date, a number (ms) or Infinity. */
 function deadlineOf(call: { getDeadline?: () => Date | number }): number {
@@ -33,6 +33,11 @@ export function credentialsOf(call: CallWithCredentials): Credentials {
   return { ...(token !== undefined ? { token } : {}), ...(commonName ? { commonName } : {}) };
 }
 
+/** What a handler runs under: the client's deadline and credentials (src/base/request-context.ts). */
+export function callContext(call: CallWithCredentials & { getDeadline?: () => Date | number }): RequestContext {
+  return { deadlineMs: deadlineOf(call), credentials: credentialsOf(call) };
+}
+
 export type UnaryHandler<Req, Res> = (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>;
 
 export function toServiceError(err: unknown, log: Logger, method: string): Partial<ServiceError> {
@@ -51,8 +56,7 @@ export function unary<Req, Res>(
   return (call, callback) => {
     let promise: Promise<Res>;
     try {
-      const context = { deadlineMs: deadlineOf(call), credentials: credentialsOf(call as CallWithCredentials) };
-      promise = requestContext.run(context, () => handler(call.request, call));
+      promise = requestContext.run(callContext(call as CallWithCredentials), () => handler(call.request, call));
     } catch (err) {
       callback(toServiceError(err, log, method), null);
       return;
