@@ -18,7 +18,6 @@ import { fromInfo, type Membership } from './membership.js';
 import { MemberInfo } from '../gen/etcdts/internal.js';
 import type { WaitRegistry } from './wait.js';
 import type { LeaseApplier } from './apply/lease-apply.js';
-import type { AuthApplier } from './apply/auth-apply.js';
 
 export interface ApplierOptions {
   readonly store: KvStore;
@@ -41,10 +40,16 @@ export interface ApplierOptions {
   readonly onEmptyEntry?: (entry: Entry) => void;
   /** A request whose apply took longer than thresholdMs (etcd's --experimental-warning-apply-duration). */
   readonly slowApply?: { readonly thresholdMs: number; onSlow(request: string, tookMs: number): void };
-  /** Steps of the applier chain before the stores (alarms and quota); each calls next() to go on. */
-  readonly stages?: ReadonlyArray<{ apply(req: RaftRequest, next: () => ApplyOutcome): ApplyOutcome }>;
-  /** The auth step: re-checks permissions at apply time and applies the auth store's requests. */
-  readonly auth?: AuthApplier;
+  /** Steps of the applier chain before the stores, in order (auth, then alarms and quota). */
+  readonly stages?: readonly ApplyStage[];
+}
+
+/**
+ * One step of the applier chain: answers the request itself (an error, or a request of its own kind) or
+ * calls next() to go on. `index` is the raft entry's, for steps that need it (auth tokens).
+ */
+export interface ApplyStage {
+  apply(req: RaftRequest, next: () => ApplyOutcome, index: number): ApplyOutcome;
 }
 
 function writeDurably(file: string, data: Uint8Array): void {
@@ -136,7 +141,7 @@ export class Applier implements StateMachine {
       throw new Error(`cannot decode raft entry ${e.index}: ${(err as Error).message}`);
     }
     const startMs = performance.now();
-    const outcome = this.#authorized(req, e.index);
+    const outcome = this.#chain(req, e.index, 0);
     const tookMs = performance.now() - startMs;
     const slow = this.#o.slowApply;
     if (slow !== undefined && tookMs > slow.thresholdMs) slow.onSlow(req.request?.$case ?? 'empty', tookMs);
@@ -148,27 +153,11 @@ export class Applier implements StateMachine {
     else settle();
   }
 
-  /** The chain's first step: auth re-checks the requester's permissions and applies auth requests. */
-  #authorized(req: RaftRequest, index: number): ApplyOutcome {
-    const auth = this.#o.auth;
-    if (auth !== undefined) {
-      try {
-        auth.gate(req);
-        const applied = req.request && auth.apply(req.request, index);
-        if (applied) return applied;
-      } catch (err) {
-        if (err instanceof EtcdError) return { error: err };
-        throw err;
-      }
-    }
-    return this.#chain(req, 0);
-  }
-
-  #chain(req: RaftRequest, i: number): ApplyOutcome {
+  #chain(req: RaftRequest, index: number, i: number): ApplyOutcome {
     const stage = this.#o.stages?.[i];
     if (stage === undefined) return this.#dispatch(req);
     try {
-      return stage.apply(req, () => this.#chain(req, i + 1));
+      return stage.apply(req, () => this.#chain(req, index, i + 1), index);
     } catch (err) {
       if (err instanceof EtcdError) return { error: err };
       throw err;

@@ -276,8 +276,7 @@ export async function startMember(cfg: ServerConfig, rootLog: Logger): Promise<R
       metrics.snapshotReceived.inc({ From: idToHex(raftNode?.lead ?? 0n) });
     },
     leases: new LeaseApplier({ lessor, store }),
-    stages: [maintenance.applyStage],
-    auth: new AuthApplier({ store: auth.store, tokens: auth.tokens, leases: lessor }),
+    stages: [new AuthApplier({ store: auth.store, tokens: auth.tokens, leases: lessor }).asStage(), maintenance.applyStage],
     // etcd promotes the lessor once the leader has applied everything up to its own first entry.
     onEmptyEntry: (e) => {
       if (raftNode?.isLeader && e.term === raftNode.term) lessor.promote(electionTicks * cfg.heartbeatMs);

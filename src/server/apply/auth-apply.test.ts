@@ -102,3 +102,24 @@ test('apply: puts onto a lease holding keys the user may not write, and revoking
   applier.gate(req({ $case: 'leaseCheckpoint', value: { checkpoints: [] } }));
   tokens.close();
 });
+
+test('as the applier chain\'s first step: auth requests are answered here, others go on, refusals stop the chain', () => {
+  const { store, applier, tokens } = setUp();
+  const stage = applier.asStage();
+  let passed = 0;
+  const next = (): { value: unknown } => {
+    passed++;
+    return { value: 'store' };
+  };
+  const put = req({ $case: 'put', value: { key: k('a'), value: k('v'), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false } });
+  assert.deepEqual(stage.apply(put, next, 1), { value: 'store' });
+  assert.equal(passed, 1, 'a put goes on to the stores');
+  stage.apply(req({ $case: 'authUserAdd', value: { name: 'root', hashedPassword: k('h'), options: undefined } }), next, 2);
+  stage.apply(req({ $case: 'authUserGrantRole', value: { user: 'root', role: 'root' } }), next, 3);
+  stage.apply(req({ $case: 'authEnable', value: {} }), next, 4);
+  assert.equal(passed, 1, 'auth requests are applied by the auth step alone');
+  assert.ok(store.enabled);
+  refuses(() => stage.apply(put, next, 5), 'UserEmpty');
+  assert.equal(passed, 1, 'a refused request never reaches the stores');
+  tokens.close();
+});

@@ -4,6 +4,7 @@
  * takes effect; then the auth store's own requests are applied. Synchronous and deterministic: every
  * member decides the same from the same entry.
  */
+import type { ApplyStage } from '../applier.js';
 import { EtcdError } from '../../base/errors.js';
 import type { RaftRequest } from '../../gen/etcdts/internal.js';
 import type { AuthInfo, AuthStore } from '../../auth/auth-store.js';
@@ -27,6 +28,16 @@ export class AuthApplier {
     this.#store = options.store;
     this.#tokens = options.tokens;
     this.#leases = options.leases;
+  }
+
+  /** The applier chain's first step: re-check the requester's rights, apply auth requests, else go on. */
+  asStage(): ApplyStage {
+    return {
+      apply: (req, next, index) => {
+        this.gate(req);
+        return (req.request && this.apply(req.request, index)) || next();
+      },
+    };
   }
 
   /** Throws the EtcdError that refuses this request, as etcd's authApplierV3 would. */
